@@ -1,0 +1,3 @@
+from chocolib.cli import main
+
+raise SystemExit(main())

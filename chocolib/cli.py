@@ -1,0 +1,91 @@
+"""``python -m chocolib <command>``: the command-line contract of DESIGN.md.
+
+Each command logs progress on stderr and prints its result as the last line of stdout. A user's
+mistake (ChocoError) is one line on stderr and exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from chocolib.errors import ChocoError
+
+log = logging.getLogger("chocolib")
+
+
+def _synth(args) -> str:
+    from chocolib import synthetic
+
+    return str(synthetic.generate(args.out, args.profile, args.seed, workers=args.workers))
+
+
+def _import_annotations(args) -> str:
+    from chocolib import annotations
+
+    summary = annotations.import_annotations(args.source, args.images, args.out, args.counts)
+    return summary.line()
+
+
+def _check(args) -> str:
+    from chocolib import dataset
+
+    ds = dataset.open_dataset(args.data, verify_photos=not args.no_decode)
+    return " ".join(f"{k.replace(' ', '_')}={v}" for k, v in ds.summary().items())
+
+
+def _pipeline(args) -> str:
+    from chocolib import pipeline
+
+    return str(pipeline.run_pipeline(profile=args.profile, data_dir=args.data, annotations=args.annotations, out_root=args.out, seed=args.seed))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m chocolib", description="Detect and count Frey chocolates: data, training, inference, report.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="generate the embedded dataset (Kaggle layout, annotation export, held-back test truth)")
+    p.add_argument("--out", required=True, type=Path, help="folder to write the dataset into")
+    p.add_argument("--profile", default="tiny", choices=["tiny", "cpu"], help="size: tiny (12 train, 6 test photos) or cpu (90 train, 180 test)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="processes drawing photos (default: all cores for large sets)")
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("import-annotations", help="Roboflow/CVAT YOLO or COCO export → YOLO labels in Kaggle class order + discrepancies.csv")
+    p.add_argument("--source", required=True, type=Path, help="export folder (data.yaml or obj.names inside) or COCO .json file")
+    p.add_argument("--images", required=True, type=Path, help="the annotated photos, e.g. DATA/train")
+    p.add_argument("--counts", type=Path, default=None, help="train.csv to compare with (default: train.csv beside --images)")
+    p.add_argument("--out", required=True, type=Path, help="labels folder to (re)write")
+    p.set_defaults(func=_import_annotations)
+
+    p = sub.add_parser("check", help="check a dataset folder in the Kaggle layout (CSVs, ids vs photos, photos decode)")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--no-decode", action="store_true", help="skip decoding every photo")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser("pipeline", help="run every notebook in order with papermill, then the report")
+    p.add_argument("--profile", default="tiny", choices=["tiny", "cpu", "full"])
+    p.add_argument("--data", type=Path, default=None, help="dataset folder in the Kaggle layout (default: the embedded dataset)")
+    p.add_argument("--annotations", type=Path, default=None, help="annotation export (default: DATA/annotations/roboflow_yolo)")
+    p.add_argument("--out", type=Path, default=None, help="output root (default: the repository root)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_pipeline)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        result = args.func(args)
+    except ChocoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(result)
+    return 0
