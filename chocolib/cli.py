@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -39,7 +40,9 @@ def _check(args) -> str:
 def _pipeline(args) -> str:
     from chocolib import pipeline
 
-    return str(pipeline.run_pipeline(profile=args.profile, data_dir=args.data, annotations=args.annotations, out_root=args.out, seed=args.seed))
+    command = "python -m chocolib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return str(pipeline.run_pipeline(profile=args.profile, data_dir=args.data, annotations=args.annotations,
+                                     out_root=args.out, seed=args.seed, command=command))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,3 +20,8 @@ class ChocoError(Exception):
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(where + message)
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: a user's mistake reads as one line
+        # in Jupyter and in papermill's executed notebooks.
+        return [f"ChocoError: {self}"]

@@ -443,7 +443,9 @@ def _plan(n_photos: int, rng: np.random.Generator) -> list[list[str]]:
     Dealing rounds keeps every kind about equally frequent, so even the tiny set has each kind in
     several photos (a stratified validation split needs that).
     """
-    counts = rng.integers(1, 9, n_photos)
+    # 1–8 per photo, weighted towards busy photos: mean ≈ 5.3 (the real training set has 6.5)
+    weights = np.array([1, 1, 2, 2, 3, 3, 3, 3], dtype=float)
+    counts = rng.choice(np.arange(1, 9), size=n_photos, p=weights / weights.sum())
     stream: list[str] = []
     while len(stream) < counts.sum():
         stream.extend(rng.permutation(list(classes.KAGGLE_NAMES)).tolist())

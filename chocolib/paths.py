@@ -1,0 +1,98 @@
+"""Where things are: the repository, the notebooks, and every folder under an output root.
+
+One output root holds a run (DESIGN.md): ``data/raw`` (a generated dataset), ``data/interim/labels``,
+``data/processed/augmented``, ``models/``, ``figures/``, ``report/`` and ``submissions/``. The
+canonical run writes into the repository itself; tests use a temporary root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from chocolib import profiles
+from chocolib.errors import ChocoError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @classmethod
+    def at(cls, out_root: str | Path | None) -> "RunPaths":
+        """The output root given, else ``$CHOCO_OUT``, else the repository root."""
+        chosen = out_root or os.environ.get("CHOCO_OUT") or REPO_ROOT
+        return cls(Path(chosen).expanduser().resolve())
+
+    def embedded_dataset(self, size: str, seed: int) -> Path:
+        return self.root / "data" / "raw" / f"embedded-{size}-seed{seed}"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "data" / "interim" / "labels"
+
+    @property
+    def augmented(self) -> Path:
+        return self.root / "data" / "processed" / "augmented"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def executed(self) -> Path:
+        return self.report / "executed"
+
+    @property
+    def run_json(self) -> Path:
+        return self.report / "run.json"
+
+    @property
+    def submissions(self) -> Path:
+        return self.root / "submissions"
+
+
+def resolve_data(run: RunPaths, profile: str, data_dir: str | Path | None, seed: int = 0) -> tuple[Path, bool]:
+    """The dataset folder: the one given, else ``$CHOCO_DATA``, else the embedded one under `run`.
+
+    Returns (folder, embedded?). The embedded folder may not exist yet: `synthetic.ensure_dataset`
+    makes it.
+    """
+    chosen = data_dir or os.environ.get("CHOCO_DATA")
+    if chosen:
+        return Path(chosen).expanduser().resolve(), False
+    return run.embedded_dataset(profiles.get(profile).synth_size, seed), True
+
+
+def resolve_annotations(data_dir: Path, annotations: str | Path | None) -> Path:
+    """The annotation export: the one given, else ``$CHOCO_ANNOTATIONS``, else the dataset's own."""
+    chosen = annotations or os.environ.get("CHOCO_ANNOTATIONS")
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    own = data_dir / "annotations" / "roboflow_yolo"
+    if own.is_dir():
+        return own
+    raise ChocoError(
+        f"no annotation export for this dataset (looked for {own}): pass --annotations PATH "
+        "(a Roboflow/CVAT YOLO export folder or a COCO .json) or set CHOCO_ANNOTATIONS",
+        data_dir,
+    )
+
+
+def require(path: Path, notebook: str) -> Path:
+    """Stop with one line naming the notebook that writes `path` when it is missing."""
+    if not path.exists():
+        raise ChocoError(f"missing: run notebooks/{notebook}.ipynb first (it writes this)", path)
+    return path

@@ -1,0 +1,92 @@
+"""Figures shared by the notebooks. Each function returns a matplotlib Figure; the notebook saves it
+with `fileio.save_figure` under ``<out>/figures/``. Class colours come from `chocolib.classes`."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.patches import Patch, Rectangle
+
+from chocolib import classes
+
+
+def draw_boxes(ax, image, boxes: pd.DataFrame, show_names: bool = True) -> None:
+    """Show `image` on `ax` with `boxes` (normalised cx, cy, w, h and a ``class`` column) in class colours."""
+    width, height = image.size
+    ax.imshow(image)
+    ax.set_axis_off()
+    for box in boxes.to_dict("records"):
+        color = classes.COLORS[box["class"]]
+        x0, y0 = (box["cx"] - box["w"] / 2) * width, (box["cy"] - box["h"] / 2) * height
+        ax.add_patch(Rectangle((x0, y0), box["w"] * width, box["h"] * height, fill=False, edgecolor=color, linewidth=1.5))
+        if show_names:
+            ax.text(x0, y0 - 2, box["class"], fontsize=6, color="black", va="bottom",
+                    bbox={"facecolor": color, "edgecolor": "none", "pad": 1, "alpha": 0.85})
+
+
+def class_legend(fig) -> None:
+    handles = [Patch(facecolor=classes.COLORS[n], label=n) for n in classes.KAGGLE_NAMES]
+    fig.legend(handles=handles, loc="lower center", ncol=7, fontsize=7, frameon=False, bbox_to_anchor=(0.5, -0.06))
+
+
+def class_frequency(counts: pd.DataFrame, labels: pd.DataFrame) -> plt.Figure:
+    """Chocolates per class: train.csv's counts beside the imported boxes."""
+    table = pd.DataFrame({
+        "train.csv": counts.sum().reindex(classes.KAGGLE_NAMES),
+        "annotation": labels["class"].value_counts().reindex(classes.KAGGLE_NAMES, fill_value=0),
+    })
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    y = range(len(table))
+    ax.barh([i - 0.2 for i in y], table["train.csv"], height=0.4, color="#c7c7c7", edgecolor="#555", label="train.csv")
+    ax.barh([i + 0.2 for i in y], table["annotation"], height=0.4, color=[classes.COLORS[n] for n in table.index], edgecolor="#555", label="annotation (boxes)")
+    pad = 0.01 * table.to_numpy().max()
+    for i, (a, b) in enumerate(zip(table["train.csv"], table["annotation"])):
+        ax.text(max(a, b) + pad, i, f"{b}" if a == b else f"{b} boxes vs {a}", va="center", fontsize=7, color="black" if a == b else "#d62728")
+    ax.set_yticks(list(y), table.index)
+    ax.invert_yaxis()
+    ax.set_xlabel("chocolates in the training photos")
+    ax.set_title(f"Class frequency: {int(table['annotation'].sum())} boxes vs {int(table['train.csv'].sum())} counted")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
+    ax.margins(x=0.15)
+    fig.tight_layout()
+    return fig
+
+
+def annotated_grid(photos: list[tuple[str, object]], labels: pd.DataFrame, ncols: int = 3) -> plt.Figure:
+    """A grid of (stem, PIL image) with their boxes and class names."""
+    nrows = math.ceil(len(photos) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 2.9 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (stem, image) in zip(axes.flat, photos):
+        boxes = labels[labels["stem"] == stem]
+        draw_boxes(ax, image, boxes)
+        ax.set_title(f"{stem}: {len(boxes)} chocolate{'s' if len(boxes) != 1 else ''}", fontsize=9)
+    class_legend(fig)
+    fig.tight_layout()
+    return fig
+
+
+def box_sizes(labels: pd.DataFrame) -> plt.Figure:
+    """Box size (square root of the area, in the photo's pixels) and aspect ratio per class."""
+    table = labels.assign(
+        size_px=(labels["w"] * labels["width_px"] * labels["h"] * labels["height_px"]) ** 0.5,
+        aspect=(labels["w"] * labels["width_px"]) / (labels["h"] * labels["height_px"]),
+    )
+    palette = {n: classes.COLORS[n] for n in classes.KAGGLE_NAMES}
+    order = [n for n in classes.KAGGLE_NAMES if n in set(table["class"])]
+    fig, (ax_size, ax_aspect) = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
+    for ax, column, label in ((ax_size, "size_px", "box size √(w·h), pixels of the photo"), (ax_aspect, "aspect", "box aspect ratio w / h")):
+        sns.boxplot(data=table, y="class", x=column, hue="class", order=order, palette=palette, ax=ax, fliersize=0, linewidth=0.8, legend=False)
+        sns.stripplot(data=table, y="class", x=column, order=order, color="black", size=2, alpha=0.5, ax=ax)
+        ax.set_xlabel(label)
+        ax.set_ylabel("")
+    ax_aspect.axvline(1, color="#888", linestyle=":", linewidth=1)
+    sizes = table.groupby("width_px").size()
+    resolution = ", ".join(f"{int(w)}×{int(table[table['width_px'] == w]['height_px'].iloc[0])}" for w in sizes.index)
+    fig.suptitle(f"Box sizes per class ({len(table)} boxes; photos {resolution})", fontsize=10)
+    fig.tight_layout()
+    return fig

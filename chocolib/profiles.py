@@ -1,0 +1,59 @@
+"""The run profiles: one table, read by the pipeline and by every notebook.
+
+`tiny` proves the whole pipeline in minutes on 2 CPU cores (the tests use it); `cpu` is the
+canonical run of this repository's committed report; `full` is the seed report's settings, for a GPU.
+Later stages add their settings here, next to the ones below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from chocolib.errors import ChocoError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    #: size of the embedded dataset generated when no --data is given (see chocolib.synthetic.SIZES)
+    synth_size: str
+    #: photos drawn with their boxes in notebook 01's grid
+    preview_photos: int
+    #: longest side, in pixels, at which photos are decoded for figures
+    preview_side: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny",
+        description="a few generated photos, small sizes, 1–2 epochs: the whole pipeline in minutes on 2 CPU cores",
+        synth_size="tiny",
+        preview_photos=6,
+        preview_side=480,
+    ),
+    "cpu": Profile(
+        name="cpu",
+        description="the canonical run: the real or twin dataset, the seed's method cut to about an hour on 2 CPU cores",
+        synth_size="cpu",
+        preview_photos=9,
+        preview_side=800,
+    ),
+    "full": Profile(
+        name="full",
+        description="the seed report's settings exactly (input 800–1333, 10 passes, up to 100 epochs), for a GPU",
+        synth_size="cpu",
+        preview_photos=9,
+        preview_side=1000,
+    ),
+}
+
+
+def get(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ChocoError(f"unknown profile {name!r}; expected one of: {', '.join(PROFILES)}") from None
