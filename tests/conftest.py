@@ -1,0 +1,51 @@
+"""Shared fixtures: a tiny generated dataset, the shared IAPR data (skipped when absent), CLI runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chocolib import synthetic
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+IAPR = SHARED_DATA / "iapr2025"
+TWIN = SHARED_DATA / "iapr2025-twin"
+
+needs_shared = pytest.mark.skipif(not (IAPR.is_dir() and TWIN.is_dir()), reason="../shared/data is not beside this clone")
+
+
+@pytest.fixture(scope="session")
+def tiny_source(tmp_path_factory) -> Path:
+    """The embedded tiny dataset (seed 0), generated once per test session: read-only."""
+    return synthetic.generate(tmp_path_factory.mktemp("embedded") / "tiny", "tiny", seed=0)
+
+
+@pytest.fixture
+def tiny(tiny_source, tmp_path) -> Path:
+    """A private copy of the tiny dataset that a test may break."""
+    return Path(shutil.copytree(tiny_source, tmp_path / "data"))
+
+
+def run_cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chocolib", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """A user's mistake: non-zero exit, no traceback, one 'error:' line naming what went wrong."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    error = last_line(result.stderr)
+    assert error.startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in error, f"{fragment!r} not in {error!r}"
+    return error

@@ -1,0 +1,109 @@
+"""The notebooks as a reader meets them, and the pipeline that runs them all (tiny profile)."""
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from chocolib import paths, pipeline
+from chocolib.errors import ChocoError
+
+from conftest import IAPR, TWIN, assert_user_error, last_line, needs_shared, run_cli
+
+NOTEBOOKS = pipeline.discover_notebooks()
+PARAMETERS = {"profile", "data_dir", "annotations", "out_root", "seed"}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_source_notebooks_are_committed_clean(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{notebook.name} cell {index} has outputs: clear them"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "one cell tagged 'parameters' for papermill"
+    names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line and not line.startswith("#")}
+    assert names == PARAMETERS
+
+
+def _executed_errors(path: Path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return [o.get("ename", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_end_to_end(tmp_path):
+    result = run_cli("pipeline", "--profile", "tiny", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_json = tmp_path / "report" / "run.json"
+    assert last_line(result.stdout) == str(run_json)
+    record = json.loads(run_json.read_text())
+    assert record["status"] == "ok" and record["profile"]["name"] == "tiny" and record["data"]["embedded"]
+    assert [n["name"] for n in record["notebooks"]] == [p.name for p in NOTEBOOKS]
+    assert all(n["status"] == "ok" and n["seconds"] > 0 for n in record["notebooks"])
+    assert record["packages"]["torch"] and record["git"]["commit"]
+    for nb in NOTEBOOKS:
+        assert not _executed_errors(tmp_path / "report" / "executed" / nb.name)
+    for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png"):
+        assert (tmp_path / "figures" / figure).stat().st_size > 10_000
+    assert len(list((tmp_path / "data" / "interim" / "labels").glob("*.txt"))) == 12
+    assert not list(tmp_path.rglob("*.partial.ipynb")) and not list(tmp_path.rglob("*.tmp*"))
+
+
+@pytest.mark.slow
+def test_a_notebook_runs_with_its_defaults(tmp_path, monkeypatch):
+    """As in Jupyter: no injected parameters; the output root comes from CHOCO_OUT (the tests never write into the tree)."""
+    import papermill
+
+    monkeypatch.setenv("CHOCO_OUT", str(tmp_path))
+    monkeypatch.delenv("CHOCO_DATA", raising=False)
+    monkeypatch.delenv("CHOCO_ANNOTATIONS", raising=False)
+    papermill.execute_notebook(str(NOTEBOOKS[0]), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS[0].parent), kernel_name="python3", progress_bar=False)
+    assert (tmp_path / "figures" / "01_class_frequency.png").exists()
+    assert (tmp_path / "data" / "raw" / "embedded-tiny-seed0" / "synth.json").exists()
+
+
+def test_a_failing_notebook_is_named_with_its_cell(tmp_path, tiny_source):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'tiny'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("from chocolib.errors import ChocoError\nraise ChocoError('labels missing', 'some/file.txt')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "01_broken.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(), folder / "02_never_runs.ipynb")
+    with pytest.raises(ChocoError) as caught:
+        pipeline.run_pipeline("tiny", data_dir=tiny_source, out_root=tmp_path / "out", notebooks_dir=folder)
+    message = str(caught.value)
+    executed = tmp_path / "out" / "report" / "executed" / "01_broken.ipynb"
+    # [4]: the execution count shown in the executed copy, after papermill's injected-parameters cell
+    assert "notebook 01_broken.ipynb failed in cell [4]: ChocoError: some/file.txt: labels missing" in message
+    assert str(executed) in message and executed.exists()
+    record = json.loads((tmp_path / "out" / "report" / "run.json").read_text())
+    assert record["status"] == "failed" and [n["status"] for n in record["notebooks"]] == ["failed", "pending"]
+
+
+def test_pipeline_without_an_annotation_export(tmp_path, tiny_source):
+    import shutil
+
+    data = Path(shutil.copytree(tiny_source, tmp_path / "kaggle", ignore=shutil.ignore_patterns("annotations")))
+    result = run_cli("pipeline", "--profile", "tiny", "--data", data, "--out", tmp_path / "out")
+    assert_user_error(result, "no annotation export", "--annotations")
+
+
+def test_missing_earlier_output_names_the_notebook(tmp_path):
+    with pytest.raises(ChocoError, match=r"run notebooks/01_annotation_import.ipynb first"):
+        paths.require(tmp_path / "labels", "01_annotation_import")
+
+
+@needs_shared
+@pytest.mark.slow
+def test_pipeline_on_the_twin_with_the_real_annotation(tmp_path):
+    result = run_cli("pipeline", "--profile", "tiny", "--data", TWIN, "--annotations", IAPR / "annotations" / "roboflow_yolo", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    executed = nbformat.read(tmp_path / "report" / "executed" / NOTEBOOKS[0].name, as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "images=90 boxes=584 mismatches=1" in text
