@@ -1,0 +1,39 @@
+# The README's commands. Everything runs from the repository's own files, in .venv.
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= cpu
+SEED    ?= 0
+# The embedded-data run goes to runs/ (git-ignored) so it never overwrites the committed canonical run.
+OUT     ?= runs/embedded-$(PROFILE)
+SHARED  ?= ../shared/data
+PY      := $(VENV)/bin/python
+
+.PHONY: all setup run test canonical clean
+
+## all: set up, then run the whole pipeline on the embedded dataset (PROFILE=cpu; PROFILE=tiny for a 1-minute look)
+all: setup run
+
+## setup: a virtual environment with the pinned requirements and chocolib (editable)
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+## run: the pipeline on the embedded dataset (generated procedurally, no download)
+run: setup
+	$(PY) -m chocolib pipeline --profile $(PROFILE) --seed $(SEED) --out $(OUT)
+
+## test: the test suite (unit tests + every notebook through papermill on the tiny profile)
+test: setup
+	$(PY) -m pytest -q
+
+## canonical: the committed run, on the IAPR 2025 twin with the real annotation, into the repository itself
+canonical: setup
+	$(PY) -m chocolib pipeline --profile cpu --data $(SHARED)/iapr2025-twin --annotations $(SHARED)/iapr2025/annotations/roboflow_yolo
+
+clean:
+	rm -rf runs .pytest_cache
