@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.patches import Patch, Rectangle
@@ -81,7 +82,11 @@ def box_sizes(labels: pd.DataFrame) -> plt.Figure:
     fig, (ax_size, ax_aspect) = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
     for ax, column, label in ((ax_size, "size_px", "box size √(w·h), pixels of the photo"), (ax_aspect, "aspect", "box aspect ratio w / h")):
         sns.boxplot(data=table, y="class", x=column, hue="class", order=order, palette=palette, ax=ax, fliersize=0, linewidth=0.8, legend=False)
-        sns.stripplot(data=table, y="class", x=column, order=order, color="black", size=2, alpha=0.5, ax=ax)
+        # the points' jitter comes from a local seeded generator (seaborn's stripplot uses NumPy's
+        # global one), so the same data always gives the same figure bytes
+        jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(table))
+        rows = table["class"].map({name: i for i, name in enumerate(order)}).to_numpy() + jitter
+        ax.scatter(table[column], rows, s=3, color="black", alpha=0.5, linewidths=0)
         ax.set_xlabel(label)
         ax.set_ylabel("")
     ax_aspect.axvline(1, color="#888", linestyle=":", linewidth=1)

@@ -1,7 +1,7 @@
 """The notebooks as a reader meets them, and the pipeline that runs them all (tiny profile)."""
 
+import hashlib
 import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -33,36 +33,51 @@ def _executed_errors(path: Path) -> list[str]:
     return [o.get("ename", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
 
 
+def _digests(folder: Path, pattern: str) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob(pattern))}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_run")
+    return out, run_cli("pipeline", "--profile", "tiny", "--out", out)
+
+
 @pytest.mark.slow
-def test_tiny_pipeline_end_to_end(tmp_path):
-    result = run_cli("pipeline", "--profile", "tiny", "--out", tmp_path)
+def test_tiny_pipeline_end_to_end(tiny_run):
+    out, result = tiny_run
     assert result.returncode == 0, result.stderr[-3000:]
-    run_json = tmp_path / "report" / "run.json"
+    run_json = out / "report" / "run.json"
     assert last_line(result.stdout) == str(run_json)
     record = json.loads(run_json.read_text())
     assert record["status"] == "ok" and record["profile"]["name"] == "tiny" and record["data"]["embedded"]
+    assert record["command"] == f"python -m chocolib pipeline --profile tiny --out {out}"
     assert [n["name"] for n in record["notebooks"]] == [p.name for p in NOTEBOOKS]
     assert all(n["status"] == "ok" and n["seconds"] > 0 for n in record["notebooks"])
     assert record["packages"]["torch"] and record["git"]["commit"]
     for nb in NOTEBOOKS:
-        assert not _executed_errors(tmp_path / "report" / "executed" / nb.name)
+        assert not _executed_errors(out / "report" / "executed" / nb.name)
     for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png"):
-        assert (tmp_path / "figures" / figure).stat().st_size > 10_000
-    assert len(list((tmp_path / "data" / "interim" / "labels").glob("*.txt"))) == 12
-    assert not list(tmp_path.rglob("*.partial.ipynb")) and not list(tmp_path.rglob("*.tmp*"))
+        assert (out / "figures" / figure).stat().st_size > 10_000
+    assert len(list((out / "data" / "interim" / "labels").glob("*.txt"))) == 12
+    assert not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.tmp*"))
 
 
 @pytest.mark.slow
-def test_a_notebook_runs_with_its_defaults(tmp_path, monkeypatch):
-    """As in Jupyter: no injected parameters; the output root comes from CHOCO_OUT (the tests never write into the tree)."""
+def test_a_notebook_runs_with_its_defaults_and_reproduces_the_files(tiny_run, tmp_path, monkeypatch):
+    """As in Jupyter: no injected parameters; the output root comes from CHOCO_OUT (tests never write
+    into the tree). Same seed and profile as the pipeline run: the same bytes in every figure and label."""
     import papermill
 
     monkeypatch.setenv("CHOCO_OUT", str(tmp_path))
     monkeypatch.delenv("CHOCO_DATA", raising=False)
     monkeypatch.delenv("CHOCO_ANNOTATIONS", raising=False)
     papermill.execute_notebook(str(NOTEBOOKS[0]), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS[0].parent), kernel_name="python3", progress_bar=False)
-    assert (tmp_path / "figures" / "01_class_frequency.png").exists()
     assert (tmp_path / "data" / "raw" / "embedded-tiny-seed0" / "synth.json").exists()
+    pipeline_out = tiny_run[0]
+    for folder, pattern in (("figures", "01_*.png"), ("data/interim/labels", "*")):
+        mine = _digests(tmp_path / folder, pattern)
+        assert mine and mine == _digests(pipeline_out / folder, pattern), folder
 
 
 def test_a_failing_notebook_is_named_with_its_cell(tmp_path, tiny_source):
