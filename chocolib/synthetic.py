@@ -483,34 +483,12 @@ def _roboflow_name(photo_stem: str, seed: int) -> str:
     return f"{photo_stem}_JPG.rf.{digest}.txt"
 
 
-def generate(out: str | Path, size: str | SynthSize = "tiny", seed: int = 0, workers: int | None = None) -> Path:
-    """Generate the embedded dataset under `out` (see the module docstring); return `out`."""
-    if isinstance(size, str):
-        if size not in SIZES:
-            raise ChocoError(f"unknown synthetic size {size!r}; expected one of {', '.join(SIZES)}")
-        size = SIZES[size]
-    out = Path(out)
-    rng = np.random.default_rng([seed, 99])
-    train_ids = _photo_ids(size.train, rng, 1_000_000)
-    test_ids = _photo_ids(size.test, rng, 2_000_000)
-    jobs = []
-    for split, ids in (("train", train_ids), ("test", test_ids)):
-        for index, kinds in enumerate(_plan(len(ids), rng)):
-            jobs.append((seed, split, index, kinds, size.width, size.height))
-
-    workers = workers if workers is not None else (1 if len(jobs) < 40 else None)
-    results = []
-    desc = f"synth {out.name}"
-    if workers == 1:
-        results = [_draw_one(job) for job in tqdm(jobs, desc=desc, unit="photo")]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(tqdm(pool.map(_draw_one, jobs, chunksize=4), total=len(jobs), desc=desc, unit="photo"))
-
+def _write_dataset(out: Path, jobs, results, train_ids, test_ids, size: SynthSize, seed: int) -> dict[str, list]:
+    """Write the drawn photos, CSVs, the Roboflow-style export and the references under `out`."""
     alphabetical = sorted(classes.KAGGLE_NAMES)  # the order Roboflow writes in data.yaml
     export = out / "annotations" / "roboflow_yolo"
     all_boxes = {"train": [], "test": []}
-    for (seed_, split, index, _kinds, w, h), (jpeg, boxes) in zip(jobs, results):
+    for (_seed, split, index, _kinds, w, h), (jpeg, boxes) in zip(jobs, results):
         pid = (train_ids if split == "train" else test_ids)[index]
         fileio.write_bytes(out / split / f"L{pid}.JPG", jpeg)
         all_boxes[split].append(boxes)
@@ -535,11 +513,43 @@ def generate(out: str | Path, size: str | SynthSize = "tiny", seed: int = 0, wor
         ref = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), "RGB")
         fileio.write_bytes(out / "references" / f"{kind}.JPG", _jpeg_bytes(ref, 92))
 
-    n_boxes = sum(len(b) for b in all_boxes["train"])
-    manifest = {"generator_version": GENERATOR_VERSION, "seed": seed, "size": asdict(size),
-                "train_photos": len(train_ids), "test_photos": len(test_ids), "train_chocolates": n_boxes,
-                "test_chocolates": sum(len(b) for b in all_boxes["test"])}
-    fileio.write_json(out / "synth.json", manifest)
+    return all_boxes
+
+
+def generate(out: str | Path, size: str | SynthSize = "tiny", seed: int = 0, workers: int | None = None) -> Path:
+    """Generate the embedded dataset under `out` (see the module docstring); return `out`."""
+    if isinstance(size, str):
+        if size not in SIZES:
+            raise ChocoError(f"unknown synthetic size {size!r}; expected one of {', '.join(SIZES)}")
+        size = SIZES[size]
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "synth.json").exists():
+        raise ChocoError("folder is not empty and holds no generated dataset (no synth.json): choose a new folder", out)
+    rng = np.random.default_rng([seed, 99])
+    train_ids = _photo_ids(size.train, rng, 1_000_000)
+    test_ids = _photo_ids(size.test, rng, 2_000_000)
+    jobs = []
+    for split, ids in (("train", train_ids), ("test", test_ids)):
+        for index, kinds in enumerate(_plan(len(ids), rng)):
+            jobs.append((seed, split, index, kinds, size.width, size.height))
+
+    workers = workers if workers is not None else (1 if len(jobs) < 40 else None)
+    results = []
+    desc = f"synth {out.name}"
+    if workers == 1:
+        results = [_draw_one(job) for job in tqdm(jobs, desc=desc, unit="photo")]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(tqdm(pool.map(_draw_one, jobs, chunksize=4), total=len(jobs), desc=desc, unit="photo"))
+
+    # the folder appears whole (synth.json included) or not at all, and replaces any earlier one
+    with fileio.atomic_dir(out) as tmp:
+        all_boxes = _write_dataset(tmp, jobs, results, train_ids, test_ids, size, seed)
+        n_boxes = sum(len(b) for b in all_boxes["train"])
+        manifest = {"generator_version": GENERATOR_VERSION, "seed": seed, "size": asdict(size),
+                    "train_photos": len(train_ids), "test_photos": len(test_ids), "train_chocolates": n_boxes,
+                    "test_chocolates": sum(len(b) for b in all_boxes["test"])}
+        fileio.write_json(tmp / "synth.json", manifest)
     log.info("synth: %d train photos (%d chocolates), %d test photos in %s", len(train_ids), n_boxes, len(test_ids), out)
     return out
 

@@ -65,6 +65,14 @@ def test_ensure_dataset_reuses_a_matching_folder(tmp_path):
     assert (out / "train.csv").stat().st_mtime_ns == stamp
 
 
+def test_synth_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    result = run_cli("synth", "--out", tmp_path / "mine")
+    assert result.returncode == 2 and "no synth.json" in last_line(result.stderr)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
 def test_synth_command_prints_the_folder(tmp_path):
     result = run_cli("synth", "--out", tmp_path / "ds", "--profile", "tiny", "--seed", "3")
     assert result.returncode == 0, result.stderr
