@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from chocolib import classes
 from chocolib.errors import ChocoError

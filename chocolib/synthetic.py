@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from chocolib import classes, fileio
 from chocolib.errors import ChocoError
