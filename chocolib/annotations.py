@@ -238,7 +238,7 @@ def read_export(source: str | Path) -> tuple[dict[str, list[tuple[Path, list[Box
         if source.suffix.lower() != ".json":
             raise ChocoError("expected a COCO .json file or an export folder (data.yaml / obj.names)", source)
         return _read_coco(source)
-    json_files = sorted(source.glob("*.json"))
+    json_files = sorted(p for p in source.glob("*.json") if p.is_file())
     has_names = any((source / n).is_file() for n in ("data.yaml", "obj.names", "classes.txt"))
     if not has_names and len(json_files) == 1:
         return _read_coco(json_files[0])

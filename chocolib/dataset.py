@@ -233,7 +233,7 @@ def open_dataset(root: str | Path, verify_photos: bool = True) -> KaggleDataset:
     dataset = KaggleDataset(root, train_photos, counts, test_photos, submission_ids, _references(root / "references"))
     if verify_photos:
         every_photo = [*train_photos.values(), *test_photos.values(), *dataset.references.values()]
-        for path in tqdm(every_photo, desc="check photos", unit="photo", leave=False):
+        for path in tqdm(every_photo, desc="check photos", unit="photo"):
             verify_photo(path)
     log.info("dataset %s: %s", root, ", ".join(f"{v} {k}" for k, v in dataset.summary().items()))
     return dataset

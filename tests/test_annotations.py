@@ -199,6 +199,11 @@ def test_coco_errors(tiny, tmp_path):
     assert_user_error(_cli_import(tiny, tmp_path, coco), "coco.json: category 3", "unknown class name 'Ferrero'")
 
 
+def test_a_folder_named_like_a_json_file_is_not_read_as_coco(tiny, tmp_path):
+    (tmp_path / "export" / "labels.json").mkdir(parents=True)
+    assert_user_error(_cli_import(tiny, tmp_path, tmp_path / "export"), "export", "no class names file")
+
+
 def test_missing_inputs(tiny, tmp_path):
     assert_user_error(_cli_import(tiny, tmp_path, tmp_path / "nope"), "nope", "annotation export not found")
     result = run_cli("import-annotations", "--source", tiny / ROBOFLOW, "--images", tmp_path / "nophotos", "--out", tmp_path / "labels")
