@@ -30,6 +30,13 @@ def _import_annotations(args) -> str:
     return summary.line()
 
 
+def _augment(args) -> str:
+    from chocolib import augment
+
+    params = augment.AugmentParams(passes=args.passes, val_fraction=args.val_fraction, seed=args.seed, work_side=args.work_side)
+    return augment.augment(args.images, args.labels, args.out, params, workers=args.workers).line()
+
+
 def _check(args) -> str:
     from chocolib import dataset
 
@@ -63,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--counts", type=Path, default=None, help="train.csv to compare with (default: train.csv beside --images)")
     p.add_argument("--out", required=True, type=Path, help="labels folder to (re)write")
     p.set_defaults(func=_import_annotations)
+
+    p = sub.add_parser("augment", help="split train/val (stratified) and write the seed's offline augmentation passes")
+    p.add_argument("--images", required=True, type=Path, help="the labelled photos, e.g. DATA/train")
+    p.add_argument("--labels", required=True, type=Path, help="labels folder written by import-annotations")
+    p.add_argument("--out", required=True, type=Path, help="folder for train/ val/ split.json manifest.json")
+    p.add_argument("--passes", type=int, default=10, help="augmented versions per training photo (the original is kept too)")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work-side", type=int, default=800, help="longer side, in pixels, photos are resized to before augmenting")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=_augment)
 
     p = sub.add_parser("check", help="check a dataset folder in the Kaggle layout (CSVs, ids vs photos, photos decode)")
     p.add_argument("--data", required=True, type=Path)

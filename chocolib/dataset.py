@@ -237,3 +237,78 @@ def open_dataset(root: str | Path, verify_photos: bool = True) -> KaggleDataset:
             verify_photo(path)
     log.info("dataset %s: %s", root, ", ".join(f"{v} {k}" for k, v in dataset.summary().items()))
     return dataset
+
+
+# --------------------------------------------------------------------------------------------
+# Training data for torchvision detectors (torch is imported on first use, so the data commands
+# of the CLI start fast)
+# --------------------------------------------------------------------------------------------
+class DetectionDataset:
+    """Images with YOLO label files, as torchvision detection samples.
+
+    Reads a split folder written by `chocolib.augment` (``images/`` and ``labels/``) or any pair of
+    folders. Each sample is ``(image, target)``: a uint8 ``tv_tensors.Image`` and a dict with
+    ``boxes`` (``tv_tensors.BoundingBoxes`` in CXCYWH pixels, as the seed's loader made them),
+    ``labels`` (model label ids 1–13, `chocolib.classes.LABEL_IDS`) and ``image_id``. `transforms`,
+    if given, is a ``transforms.v2`` callable applied to ``(image, target)``.
+    """
+
+    def __init__(self, images: str | Path, labels: str | Path | None = None, transforms=None):
+        images = Path(images)
+        if labels is None and (images / "images").is_dir():
+            images, labels = images / "images", images / "labels"
+        labels = Path(labels) if labels is not None else images.parent / "labels"
+        photos = list_photos(images)
+        if not labels.is_dir():
+            raise ChocoError("labels folder not found", labels)
+        label_files = {p.stem: p for p in sorted(labels.glob("*.txt"))}
+        for stem, path in label_files.items():
+            if stem not in photos:
+                raise ChocoError(f"no image {stem} in {images}/ for this label file", path)
+        unlabelled = sorted(set(photos) - set(label_files))
+        if unlabelled:
+            raise ChocoError(f"{len(unlabelled)} image(s) have no label file in {labels}/, first: {photos[unlabelled[0]].name}", images)
+        self.items = [(photos[stem], label_files[stem]) for stem in sorted(label_files)]
+        self.transforms = transforms
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def stem(self, index: int) -> str:
+        return self.items[index][0].stem
+
+    def __getitem__(self, index: int):
+        import numpy as np
+        import torch
+        from torchvision import tv_tensors
+
+        from chocolib.annotations import parse_yolo_file  # annotations imports this module
+
+        photo, label = self.items[index]
+        pixels = torch.from_numpy(np.asarray(read_photo(photo)).copy()).permute(2, 0, 1)
+        height, width = pixels.shape[-2:]
+        boxes = parse_yolo_file(label, list(range(classes.NUM_CLASSES)), "chocolib.classes.KAGGLE_NAMES")
+        normalised = torch.tensor([[b.cx, b.cy, b.w, b.h] for b in boxes], dtype=torch.float32).reshape(-1, 4)
+        target = {
+            "boxes": tv_tensors.BoundingBoxes(normalised * torch.tensor([width, height, width, height]),
+                                              format="CXCYWH", canvas_size=(height, width)),
+            "labels": torch.tensor([b.cls + 1 for b in boxes], dtype=torch.int64),  # 0 is background
+            "image_id": index,
+        }
+        image = tv_tensors.Image(pixels)
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        return image, target
+
+
+def collate_fn(batch):
+    """The seed's collate: lists of float images in [0, 1] and targets with XYXY boxes."""
+    import torch
+    from torchvision.transforms import v2
+
+    images, targets = [], []
+    for image, target in batch:
+        images.append(v2.functional.to_dtype(image, torch.float32, scale=True))
+        boxes = v2.functional.convert_bounding_box_format(target["boxes"], new_format="XYXY")
+        targets.append({**target, "boxes": boxes})
+    return images, targets

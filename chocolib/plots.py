@@ -95,3 +95,68 @@ def box_sizes(labels: pd.DataFrame) -> plt.Figure:
     fig.suptitle(f"Box sizes per class ({len(table)} boxes; photos {resolution})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def augmented_versions(panels: list[tuple[str, object, pd.DataFrame, bool]], ncols: int = 4) -> plt.Figure:
+    """A photo and its augmented versions: (title, PIL image, boxes, kept) per panel; removed ones are marked."""
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.7 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (title, image, boxes, kept) in zip(axes.flat, panels):
+        draw_boxes(ax, image, boxes, show_names=False)
+        n = len(boxes)
+        ax.set_title(f"{title}: {n} box{'es' if n != 1 else ''}" if kept else f"{title}: removed, no chocolate left",
+                     fontsize=8, color="black" if kept else "#d62728")
+    class_legend(fig)
+    fig.tight_layout()
+    return fig
+
+
+def split_class_counts(train_before: pd.Series, val: pd.Series, train_after: pd.Series) -> plt.Figure:
+    """Chocolates per class in train and validation, before and after the augmentation passes."""
+    names = list(classes.KAGGLE_NAMES)
+    fig, (ax_before, ax_after) = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
+    y = np.arange(len(names))
+    tb, v, ta = (s.reindex(names, fill_value=0) for s in (train_before, val, train_after))
+    ax_before.barh(y - 0.2, tb, height=0.4, color=[classes.COLORS[n] for n in names], edgecolor="#555", label="train (photos)")
+    ax_before.barh(y + 0.2, v, height=0.4, color="#c7c7c7", edgecolor="#555", label="validation")
+    for i, (a, b) in enumerate(zip(tb, v)):
+        ax_before.text(max(a, b) + 0.01 * tb.max(), i, f"{b / (a + b):.0%} val" if a + b else "", va="center", fontsize=7)
+    ax_before.set_title(f"Before: {int(tb.sum())} chocolates in train, {int(v.sum())} in validation", fontsize=10)
+    ax_after.barh(y, ta, height=0.6, color=[classes.COLORS[n] for n in names], edgecolor="#555")
+    ax_after.set_title(f"After augmentation: {int(ta.sum())} boxes in train", fontsize=10)
+    ax_before.set_yticks(y, names)
+    ax_before.invert_yaxis()
+    ax_before.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)
+    for ax in (ax_before, ax_after):
+        ax.set_xlabel("chocolates (boxes)")
+        ax.margins(x=0.15)
+    fig.tight_layout()
+    return fig
+
+
+def removed_versions(versions: pd.DataFrame, shown: list[tuple[str, object]]) -> plt.Figure:
+    """What augmentation took away: share of boxes kept per version, and (name, image) of some removed versions."""
+    augmented = versions[versions["pass"] > 0]
+    n_removed = int((~augmented["kept"]).sum())
+    fig = plt.figure(figsize=(12, 3.6))
+    grid = fig.add_gridspec(1, 1 + max(len(shown), 1), width_ratios=[1.6] + [1] * max(len(shown), 1))
+    ax = fig.add_subplot(grid[0, 0])
+    share = (augmented["boxes_out"] / augmented["boxes_in"].clip(lower=1)).clip(upper=1)
+    ax.hist(share, bins=np.linspace(0, 1, 11), color="#8c564b", edgecolor="white")
+    ax.set_xlabel("share of a photo's boxes kept in a version")
+    ax.set_ylabel("augmented versions")
+    dropped = int((augmented["boxes_in"] - augmented["boxes_out"]).sum())
+    ax.set_title(f"{dropped} of {int(augmented['boxes_in'].sum())} boxes dropped; {n_removed} of {len(augmented)} versions removed", fontsize=9)
+    if not shown:
+        note = fig.add_subplot(grid[0, 1])
+        note.set_axis_off()
+        note.text(0.5, 0.5, "no version was left empty", ha="center", va="center", fontsize=10, color="#555")
+    for i, (name, image) in enumerate(shown, start=1):
+        panel = fig.add_subplot(grid[0, i])
+        panel.imshow(image)
+        panel.set_axis_off()
+        panel.set_title(f"removed: {name}", fontsize=8, color="#d62728")
+    fig.tight_layout()
+    return fig

@@ -22,6 +22,12 @@ class Profile:
     preview_photos: int
     #: longest side, in pixels, at which photos are decoded for figures
     preview_side: int
+    #: notebook 02: augmented versions per training photo (the original is kept too)
+    augment_passes: int
+    #: notebook 02: share of the labelled photos held out for validation
+    val_fraction: float
+    #: notebook 02: longer side, in pixels, of every image the models train and validate on
+    work_side: int
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -34,6 +40,9 @@ PROFILES: dict[str, Profile] = {
         synth_size="tiny",
         preview_photos=6,
         preview_side=480,
+        augment_passes=1,
+        val_fraction=0.25,  # 3 of 12 photos: the fewest that can show all 13 kinds
+        work_side=384,
     ),
     "cpu": Profile(
         name="cpu",
@@ -41,6 +50,9 @@ PROFILES: dict[str, Profile] = {
         synth_size="cpu",
         preview_photos=9,
         preview_side=800,
+        augment_passes=10,
+        val_fraction=0.2,
+        work_side=800,
     ),
     "full": Profile(
         name="full",
@@ -48,6 +60,9 @@ PROFILES: dict[str, Profile] = {
         synth_size="cpu",
         preview_photos=9,
         preview_side=1000,
+        augment_passes=10,
+        val_fraction=0.2,
+        work_side=1333,  # the seed's largest input side
     ),
 }
 
