@@ -57,9 +57,12 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     assert record["packages"]["torch"] and record["git"]["commit"]
     for nb in NOTEBOOKS:
         assert not _executed_errors(out / "report" / "executed" / nb.name)
-    for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png"):
+    for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png",
+                   "02_augmented_versions.png", "02_class_counts.png", "02_removed.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
     assert len(list((out / "data" / "interim" / "labels").glob("*.txt"))) == 12
+    manifest = json.loads((out / "data" / "processed" / "augmented" / "manifest.json").read_text())
+    assert manifest["params"]["passes"] == 1 and manifest["counts"]["val_photos"] >= 3
     assert not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.tmp*"))
 
 
