@@ -113,6 +113,11 @@ def parse_yolo_file(path: Path, class_map: list[int], names_file: str) -> list[B
     return boxes
 
 
+def read_label_file(path: str | Path) -> list[Box]:
+    """One of this project's own label files (class index = Kaggle column order)."""
+    return parse_yolo_file(Path(path), list(range(classes.NUM_CLASSES)), "chocolib.classes.KAGGLE_NAMES")
+
+
 # --------------------------------------------------------------------------------------------
 # Export formats
 # --------------------------------------------------------------------------------------------
@@ -358,11 +363,10 @@ def read_labels(labels_dir: str | Path, photos: dict[str, Path] | None = None) -
     labels_dir = Path(labels_dir)
     if not labels_dir.is_dir():
         raise ChocoError("labels folder not found", labels_dir)
-    identity = list(range(classes.NUM_CLASSES))
     rows = []
     for path in sorted(labels_dir.glob("*.txt")):
         size = dataset.photo_size(photos[path.stem]) if photos and path.stem in photos else (None, None)
-        for box in parse_yolo_file(path, identity, "chocolib.classes.KAGGLE_NAMES"):
+        for box in read_label_file(path):
             rows.append({"stem": path.stem, "id": dataset.photo_id(path.stem), "class": classes.KAGGLE_NAMES[box.cls], "cls": box.cls,
                          "cx": box.cx, "cy": box.cy, "w": box.w, "h": box.h, "width_px": size[0], "height_px": size[1]})
     return pd.DataFrame(rows, columns=["stem", "id", "class", "cls", "cx", "cy", "w", "h", "width_px", "height_px"])

@@ -142,7 +142,7 @@ def build_transform(params: AugmentParams, height: int, width: int):
     ])
 
 
-def visible_fraction(boxes_xyxy, extent_xyxy, valid) -> "torch.Tensor":
+def visible_fraction(boxes_xyxy, extent_xyxy, valid):
     """Share of each object left on real picture pixels (`valid` == 1).
 
     `boxes_xyxy` are the boxes clamped at every step (what is written); `extent_xyxy` the same
@@ -240,7 +240,7 @@ def _work(job) -> list[dict]:
 
     torch.set_num_threads(1)  # one photo per process: parallelism comes from the processes
     photo, label_file, stem, split, passes, params, out = job
-    boxes = annotations.parse_yolo_file(Path(label_file), list(range(classes.NUM_CLASSES)), "chocolib.classes.KAGGLE_NAMES")
+    boxes = annotations.read_label_file(label_file)
     stats = []
     for pass_index, jpeg, text, boxes_in, boxes_out in augment_photo(Path(photo), boxes, stem, range(passes + 1), params):
         name = version_name(stem, pass_index)
@@ -256,7 +256,7 @@ def _work(job) -> list[dict]:
 
 def replay(photo: str | Path, label_file: str | Path, pass_index: int, params: AugmentParams) -> tuple[Image.Image, str]:
     """Make one version again, exactly as `augment` made it (also a removed one): (image, YOLO text)."""
-    boxes = annotations.parse_yolo_file(Path(label_file), list(range(classes.NUM_CLASSES)), "chocolib.classes.KAGGLE_NAMES")
+    boxes = annotations.read_label_file(label_file)
     ((_, jpeg, text, _, _),) = augment_photo(Path(photo), boxes, Path(label_file).stem, [pass_index], params)
     return Image.open(io.BytesIO(jpeg)), text
 
@@ -330,7 +330,7 @@ def augment(images: str | Path, labels: str | Path, out: str | Path, params: Aug
     presence = {}
     for stem, _photo, label in inputs:
         vector = np.zeros(classes.NUM_CLASSES, dtype=np.int64)
-        for box in annotations.parse_yolo_file(label, list(range(classes.NUM_CLASSES)), "chocolib.classes.KAGGLE_NAMES"):
+        for box in annotations.read_label_file(label):
             vector[box.cls] += 1
         presence[stem] = vector
     train, val = stratified_split(presence, params.val_fraction, params.seed)

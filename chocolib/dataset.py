@@ -282,12 +282,12 @@ class DetectionDataset:
         import torch
         from torchvision import tv_tensors
 
-        from chocolib.annotations import parse_yolo_file  # annotations imports this module
+        from chocolib.annotations import read_label_file  # annotations imports this module
 
         photo, label = self.items[index]
         pixels = torch.from_numpy(np.asarray(read_photo(photo)).copy()).permute(2, 0, 1)
         height, width = pixels.shape[-2:]
-        boxes = parse_yolo_file(label, list(range(classes.NUM_CLASSES)), "chocolib.classes.KAGGLE_NAMES")
+        boxes = read_label_file(label)
         normalised = torch.tensor([[b.cx, b.cy, b.w, b.h] for b in boxes], dtype=torch.float32).reshape(-1, 4)
         target = {
             "boxes": tv_tensors.BoundingBoxes(normalised * torch.tensor([width, height, width, height]),

@@ -47,14 +47,6 @@ def write_json(path: str | Path, obj) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def write_csv(path: str | Path, frame, **kwargs) -> Path:
-    """Write a pandas DataFrame as CSV atomically (index off unless asked for)."""
-    kwargs.setdefault("index", False)
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, lineterminator="\n", **kwargs)
-    return Path(path)
-
-
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     """Save a matplotlib figure atomically, without timestamps, so reruns give the same bytes."""
     path = Path(path)
