@@ -358,7 +358,8 @@ def read_labels(labels_dir: str | Path, photos: dict[str, Path] | None = None) -
     """This project's labels folder as a table: one row per box.
 
     Columns: stem, id, class (Kaggle name), cls (index), cx, cy, w, h (normalised), and with
-    `photos` (stem → path) also width_px, height_px (the photo's size).
+    `photos` (stem → path) also width_px, height_px (the photo's size) and side_px, the box's
+    size √(w·h) in the photo's pixels.
     """
     labels_dir = Path(labels_dir)
     if not labels_dir.is_dir():
@@ -369,4 +370,6 @@ def read_labels(labels_dir: str | Path, photos: dict[str, Path] | None = None) -
         for box in read_label_file(path):
             rows.append({"stem": path.stem, "id": dataset.photo_id(path.stem), "class": classes.KAGGLE_NAMES[box.cls], "cls": box.cls,
                          "cx": box.cx, "cy": box.cy, "w": box.w, "h": box.h, "width_px": size[0], "height_px": size[1]})
-    return pd.DataFrame(rows, columns=["stem", "id", "class", "cls", "cx", "cy", "w", "h", "width_px", "height_px"])
+    table = pd.DataFrame(rows, columns=["stem", "id", "class", "cls", "cx", "cy", "w", "h", "width_px", "height_px"])
+    table["side_px"] = (table["w"] * table["width_px"] * table["h"] * table["height_px"]) ** 0.5
+    return table

@@ -192,9 +192,7 @@ def version_name(stem: str, pass_index: int) -> str:
 
 
 def _jpeg(image_chw, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image_chw.permute(1, 2, 0).numpy()).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+    return dataset.encode_jpeg(Image.fromarray(image_chw.permute(1, 2, 0).numpy()), quality)
 
 
 def _yolo_text(labels, boxes_cxcywh, height: int, width: int) -> str:
@@ -239,8 +237,7 @@ def _work(job) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)  # one photo per process: parallelism comes from the processes
-    photo, label_file, stem, split, passes, params, out = job
-    boxes = annotations.read_label_file(label_file)
+    photo, boxes, stem, split, passes, params, out = job
     stats = []
     for pass_index, jpeg, text, boxes_in, boxes_out in augment_photo(Path(photo), boxes, stem, range(passes + 1), params):
         name = version_name(stem, pass_index)
@@ -327,12 +324,8 @@ def augment(images: str | Path, labels: str | Path, out: str | Path, params: Aug
     elif out.is_dir() and any(out.iterdir()):
         raise ChocoError("folder is not empty and holds no augmentation manifest: choose a new folder", out)
 
-    presence = {}
-    for stem, _photo, label in inputs:
-        vector = np.zeros(classes.NUM_CLASSES, dtype=np.int64)
-        for box in annotations.read_label_file(label):
-            vector[box.cls] += 1
-        presence[stem] = vector
+    boxes = {stem: annotations.read_label_file(label) for stem, _photo, label in inputs}
+    presence = {stem: np.bincount([b.cls for b in found], minlength=classes.NUM_CLASSES) for stem, found in boxes.items()}
     train, val = stratified_split(presence, params.val_fraction, params.seed)
 
     workers = workers or min(os.cpu_count() or 1, len(inputs))
@@ -343,8 +336,8 @@ def augment(images: str | Path, labels: str | Path, out: str | Path, params: Aug
             (tmp / split / "images").mkdir(parents=True)
             (tmp / split / "labels").mkdir(parents=True)
         in_val = set(val)
-        jobs = [(str(photo), str(label), stem, "val" if stem in in_val else "train", 0 if stem in in_val else params.passes, params, tmp)
-                for stem, photo, label in inputs]
+        jobs = [(str(photo), boxes[stem], stem, "val" if stem in in_val else "train", 0 if stem in in_val else params.passes, params, tmp)
+                for stem, photo, _label in inputs]
         # spawn, not fork: a forked child of a process that already ran torch can hang in OpenMP
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -14,6 +14,7 @@ Every problem is reported as a ChocoError naming the file (and line for CSVs).
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,13 @@ def read_photo(path: str | Path, max_side: int | None = None) -> Image.Image:
         scale = max_side / max(img.size)
         img = img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))), Image.BILINEAR)
     return img
+
+
+def encode_jpeg(image: Image.Image, quality: int) -> bytes:
+    """JPEG bytes of a PIL image (deterministic for a Pillow version and quality)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 def verify_photo(path: str | Path) -> None:

@@ -74,13 +74,12 @@ def annotated_grid(photos: list[tuple[str, object]], labels: pd.DataFrame, ncols
 def box_sizes(labels: pd.DataFrame) -> plt.Figure:
     """Box size (square root of the area, in the photo's pixels) and aspect ratio per class."""
     table = labels.assign(
-        size_px=(labels["w"] * labels["width_px"] * labels["h"] * labels["height_px"]) ** 0.5,
         aspect=(labels["w"] * labels["width_px"]) / (labels["h"] * labels["height_px"]),
     )
     palette = {n: classes.COLORS[n] for n in classes.KAGGLE_NAMES}
     order = [n for n in classes.KAGGLE_NAMES if n in set(table["class"])]
     fig, (ax_size, ax_aspect) = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
-    for ax, column, label in ((ax_size, "size_px", "box size √(w·h), pixels of the photo"), (ax_aspect, "aspect", "box aspect ratio w / h")):
+    for ax, column, label in ((ax_size, "side_px", "box size √(w·h), pixels of the photo"), (ax_aspect, "aspect", "box aspect ratio w / h")):
         sns.boxplot(data=table, y="class", x=column, hue="class", order=order, palette=palette, ax=ax, fliersize=0, linewidth=0.8, legend=False)
         # the points' jitter comes from a local seeded generator (seaborn's stripplot uses NumPy's
         # global one), so the same data always gives the same figure bytes

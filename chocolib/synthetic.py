@@ -16,7 +16,7 @@ the held-back ``test_truth.csv`` and ``synth.json`` (what was generated, used to
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 import logging
 import math
 from concurrent.futures import ProcessPoolExecutor
@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
-from chocolib import classes, fileio
+from chocolib import classes, dataset, fileio
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -417,12 +417,6 @@ def compose_photo(kinds: list[str], width: int, height: int, rng) -> tuple[Image
     return image, placed
 
 
-def _jpeg_bytes(image: Image.Image, quality: int) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
-
-
 # --------------------------------------------------------------------------------------------
 # The dataset
 # --------------------------------------------------------------------------------------------
@@ -434,7 +428,7 @@ def _draw_one(args) -> tuple[bytes, list[tuple[str, tuple]]]:
     seed, split, index, kinds, width, height = args
     rng = _photo_rng(seed, split, index)
     image, boxes = compose_photo(kinds, width, height, rng)
-    return _jpeg_bytes(image, int(rng.integers(82, 96))), boxes
+    return dataset.encode_jpeg(image, int(rng.integers(82, 96))), boxes
 
 
 def _plan(n_photos: int, rng: np.random.Generator) -> list[list[str]]:
@@ -511,7 +505,7 @@ def _write_dataset(out: Path, jobs, results, train_ids, test_ids, size: SynthSiz
         sprite = render_chocolate(kind, size.height * 0.4 * LOOKS[kind].size / 1.55, ref_rng)
         _paste(canvas, sprite, (size.width - sprite.width) // 2, (size.height - sprite.height) // 2, size.height * 0.01)
         ref = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), "RGB")
-        fileio.write_bytes(out / "references" / f"{kind}.JPG", _jpeg_bytes(ref, 92))
+        fileio.write_bytes(out / "references" / f"{kind}.JPG", dataset.encode_jpeg(ref, 92))
 
     return all_boxes
 
@@ -559,8 +553,6 @@ def ensure_dataset(out: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     out = Path(out)
     manifest = out / "synth.json"
     if manifest.exists():
-        import json
-
         found = json.loads(manifest.read_text())
         wanted = {"generator_version": GENERATOR_VERSION, "seed": seed, "size": asdict(SIZES[size])}
         if all(found.get(k) == v for k, v in wanted.items()):
