@@ -44,6 +44,18 @@ def _check(args) -> str:
     return " ".join(f"{k.replace(' ', '_')}={v}" for k, v in ds.summary().items())
 
 
+def _train(args) -> str:
+    from chocolib import profiles, train
+
+    detector, config = train.configs_for(
+        profiles.get(args.profile), args.seed, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch, min_size=args.min_size, max_size=args.max_size, monitor=args.monitor,
+        pretrained=args.pretrained, device=args.device, workers=args.workers)
+    summary = train.train(args.data / "train", args.data / "val", args.out, detector, config)
+    print(summary.line(), file=sys.stderr)
+    return str(summary.best_checkpoint)
+
+
 def _pipeline(args) -> str:
     from chocolib import pipeline
 
@@ -81,6 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-side", type=int, default=800, help="longer side, in pixels, photos are resized to before augmenting")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=_augment)
+
+    p = sub.add_parser("train", help="train (or resume) the Faster R-CNN on an augmented split; prints the best checkpoint")
+    p.add_argument("--data", required=True, type=Path, help="folder written by augment (train/ and val/ inside)")
+    p.add_argument("--out", required=True, type=Path, help="folder for best.pt, last.pt, history.csv (a rerun resumes)")
+    p.add_argument("--profile", default="tiny", choices=["tiny", "cpu", "full"], help="settings to start from (chocolib/profiles.py)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None, help="early stopping: epochs without improvement")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--min-size", type=int, default=None, help="shorter side of the model's input, in pixels")
+    p.add_argument("--max-size", type=int, default=None, help="longer side at most, in pixels")
+    p.add_argument("--monitor", choices=["val_loss", "val_f1"], default=None, help="what picks the best epoch")
+    p.add_argument("--pretrained", choices=["auto", "coco", "none"], default="auto",
+                   help="auto: COCO weights if they can be downloaded, else random initialisation")
+    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader processes (default: 0 on the CPU, 4 on a GPU)")
+    p.set_defaults(func=_train)
 
     p = sub.add_parser("check", help="check a dataset folder in the Kaggle layout (CSVs, ids vs photos, photos decode)")
     p.add_argument("--data", required=True, type=Path)

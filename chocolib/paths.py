@@ -44,6 +44,10 @@ class RunPaths:
         return self.root / "models"
 
     @property
+    def faster_rcnn(self) -> Path:
+        return self.models / "faster_rcnn"
+
+    @property
     def figures(self) -> Path:
         return self.root / "figures"
 

@@ -159,3 +159,81 @@ def removed_versions(versions: pd.DataFrame, shown: list[tuple[str, object]]) ->
         panel.set_title(f"removed: {name}", fontsize=8, color="#d62728")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Training (notebook 04)
+# --------------------------------------------------------------------------------------------
+def _mark_best(ax, best_epoch: int) -> None:
+    ax.axvline(best_epoch, color="red", linestyle="--", linewidth=1.2, label=f"best epoch ({best_epoch})")
+
+
+def _epoch_axis(ax, history: pd.DataFrame) -> None:
+    ax.set_xlabel("epoch")
+    ax.set_xlim(0.5, max(history["epoch"].max(), 2) + 0.5)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+
+
+def training_losses(history: pd.DataFrame, best_epoch: int, weights: dict) -> plt.Figure:
+    """The seed's Figure 2: training and validation loss per epoch, the best epoch in red."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(history["epoch"], history["train_loss"], marker="o", markersize=3, label="training loss")
+    ax.plot(history["epoch"], history["val_loss"], marker="o", markersize=3, label="validation loss")
+    _mark_best(ax, best_epoch)
+    _epoch_axis(ax, history)
+    terms = " + ".join(f"{w:g}·{name.removeprefix('loss_')}" for name, w in weights.items())
+    ax.set_ylabel("weighted loss")
+    ax.set_title(f"Training and validation loss\n(loss = {terms})", fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def loss_components(history: pd.DataFrame, best_epoch: int, names) -> plt.Figure:
+    """Each of Faster R-CNN's four losses (unweighted), training and validation."""
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6), sharex=True)
+    for ax, name in zip(axes.flat, names):
+        ax.plot(history["epoch"], history[f"train_{name}"], marker="o", markersize=3, label="training")
+        ax.plot(history["epoch"], history[f"val_{name}"], marker="o", markersize=3, label="validation")
+        _mark_best(ax, best_epoch)
+        _epoch_axis(ax, history)
+        ax.set_title(name.removeprefix("loss_").replace("_", " "), fontsize=10)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("The four Faster R-CNN losses (before weighting)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def validation_f1(history: pd.DataFrame, best_epoch: int, threshold: float) -> plt.Figure:
+    """Validation count-F1 (the course metric) per epoch at a fixed score threshold."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(history["epoch"], history["val_f1"], marker="o", markersize=3, color="tab:green", label=f"count F1 at score ≥ {threshold:g}")
+    top = history.loc[history["val_f1"].idxmax()]
+    ax.annotate(f"{top['val_f1']:.3f}", (top["epoch"], top["val_f1"]), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    _mark_best(ax, best_epoch)
+    _epoch_axis(ax, history)
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_ylabel("validation count F1")
+    ax.set_title("Validation count F1 per epoch", fontsize=10)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def learning_rate_schedule(planned: np.ndarray, steps_per_epoch: int, history: pd.DataFrame) -> plt.Figure:
+    """OneCycleLR over a full-length run, with the epochs actually trained shaded."""
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    epochs = np.arange(1, len(planned) + 1) / steps_per_epoch
+    ax.plot(epochs, planned, color="tab:purple", label="planned (OneCycleLR)")
+    done = int(history["epoch"].max())
+    ax.axvspan(0, done, color="tab:purple", alpha=0.08, label=f"trained ({done} epoch{'s' if done != 1 else ''})")
+    ax.scatter(history["epoch"], history["lr"], s=12, color="black", zorder=3, label="at the end of each epoch")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"Learning-rate schedule: peak {planned.max():.3g}, {steps_per_epoch} steps per epoch", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

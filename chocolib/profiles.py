@@ -28,6 +28,19 @@ class Profile:
     val_fraction: float
     #: notebook 02: longer side, in pixels, of every image the models train and validate on
     work_side: int
+    #: notebook 04: the detector's input size (torchvision resizes the shorter side to min_size,
+    #: keeping the longer side at most max_size)
+    min_size: int
+    max_size: int
+    #: notebook 04: RoIs sampled per image for the RoI head's training losses (torchvision: 512)
+    roi_samples: int
+    #: notebook 04: epochs (at most), early-stopping patience, batch size, steps per epoch
+    #: (None: one pass over the training images), and what picks the best epoch
+    epochs: int
+    patience: int
+    batch_size: int
+    steps_per_epoch: int | None
+    monitor: str
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,6 +56,8 @@ PROFILES: dict[str, Profile] = {
         augment_passes=1,
         val_fraction=0.25,  # 3 of 12 photos: the fewest that can show all 13 kinds
         work_side=384,
+        min_size=256, max_size=384, roi_samples=128,
+        epochs=2, patience=10, batch_size=2, steps_per_epoch=None, monitor="val_loss",
     ),
     "cpu": Profile(
         name="cpu",
@@ -53,6 +68,9 @@ PROFILES: dict[str, Profile] = {
         augment_passes=10,
         val_fraction=0.2,
         work_side=800,
+        # chosen for ~60 min on 2 cores: see README "Training on the CPU" for the measurements
+        min_size=384, max_size=576, roi_samples=128,
+        epochs=20, patience=10, batch_size=4, steps_per_epoch=100, monitor="val_loss",
     ),
     "full": Profile(
         name="full",
@@ -63,6 +81,8 @@ PROFILES: dict[str, Profile] = {
         augment_passes=10,
         val_fraction=0.2,
         work_side=1333,  # the seed's largest input side
+        min_size=800, max_size=1333, roi_samples=512,
+        epochs=100, patience=10, batch_size=4, steps_per_epoch=None, monitor="val_loss",
     ),
 }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chocolib import synthetic
+from chocolib import annotations, augment, synthetic
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -29,6 +29,22 @@ def tiny_source(tmp_path_factory) -> Path:
 def tiny(tiny_source, tmp_path) -> Path:
     """A private copy of the tiny dataset that a test may break."""
     return Path(shutil.copytree(tiny_source, tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_labels(tiny_source, tmp_path_factory) -> Path:
+    """The tiny dataset's annotation export imported as label files: read-only."""
+    out = tmp_path_factory.mktemp("labels") / "labels"
+    annotations.import_annotations(tiny_source / "annotations" / "roboflow_yolo", tiny_source / "train", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_split(tiny_source, tiny_labels, tmp_path_factory) -> Path:
+    """An augmented train/val split of the tiny dataset (1 pass, 256 px), for training: read-only."""
+    out = tmp_path_factory.mktemp("split") / "augmented"
+    augment.augment(tiny_source / "train", tiny_labels, out, augment.AugmentParams(passes=1, val_fraction=0.25, work_side=256))
+    return out
 
 
 def run_cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -118,13 +118,6 @@ def test_split_grows_validation_when_coverage_needs_it(caplog):
 # --------------------------------------------------------------------------------------------
 # The whole folder
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_labels(tiny_source, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("labels") / "labels"
-    annotations.import_annotations(tiny_source / "annotations" / "roboflow_yolo", tiny_source / "train", out)
-    return out
-
-
 def _digests(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 

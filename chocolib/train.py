@@ -1,0 +1,461 @@
+"""Training the Faster R-CNN the way the seed trained it, resumable at any moment.
+
+One loop (after torchvision's ``references/detection``): SGD with Nesterov momentum over two
+parameter groups (weight decay on weights only), OneCycleLR over the real number of steps, the
+seed's weighted sum of the four Faster R-CNN losses, validation loss and count-F1 after every epoch,
+early stopping, best and last checkpoints and a CSV history.
+
+Reproducible and resumable: every epoch seeds its own RNG from (seed, epoch) — the data order, the
+RPN's and RoI head's sampling — so an epoch's result depends only on the weights it starts from. A
+run killed at any moment (SIGKILL included) continues, when started again with the same settings,
+from its last completed epoch and ends with the same history as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from chocolib import dataset, fileio, metric, models
+from chocolib.errors import ChocoError
+
+log = logging.getLogger(__name__)
+
+#: the seed's weights of torchvision's four Faster R-CNN losses
+SEED_LOSS_WEIGHTS = {"loss_classifier": 1.0, "loss_objectness": 0.8, "loss_box_reg": 0.5, "loss_rpn_box_reg": 0.1}
+LOSS_NAMES = tuple(SEED_LOSS_WEIGHTS)
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    #: early stopping: epochs without a better `monitor` value before training stops
+    patience: int = 10
+    #: what "better on validation" means: val_loss (lower, the seed's) or val_f1 (higher)
+    monitor: str = "val_loss"
+    batch_size: int = 4
+    #: optimiser steps per epoch; None: one pass over the training images
+    steps_per_epoch: int | None = None
+    lr: float = 0.002
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    max_lr: float = 0.02
+    pct_start: float = 0.1
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    loss_weights: dict = field(default_factory=lambda: dict(SEED_LOSS_WEIGHTS))
+    #: score threshold for the validation count-F1 logged per epoch (the seed's 0.6)
+    val_threshold: float = 0.6
+    seed: int = 0
+    device: str = "auto"
+    #: mixed precision, used on CUDA only
+    amp: bool = True
+    #: DataLoader processes; None: 0 on the CPU (decoding is cheap next to the model), 4 on a GPU
+    workers: int | None = None
+
+    def __post_init__(self):
+        if self.monitor not in ("val_loss", "val_f1"):
+            raise ChocoError(f"monitor must be val_loss or val_f1, not {self.monitor!r}")
+        if set(self.loss_weights) != set(LOSS_NAMES):
+            raise ChocoError(f"loss_weights must name exactly {', '.join(LOSS_NAMES)}")
+        for name, value in (("epochs", self.epochs), ("batch_size", self.batch_size), ("patience", self.patience)):
+            if value < 1:
+                raise ChocoError(f"{name} must be at least 1, not {value}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ChocoError(f"steps_per_epoch must be at least 1, not {self.steps_per_epoch}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+#: settings that may change between a run and its resumption without changing its results' meaning
+_RESUMABLE_CHANGES = ("device", "workers", "amp")
+
+
+@dataclass
+class TrainSummary:
+    out: Path
+    history: pd.DataFrame
+    best_epoch: int
+    monitor: str
+    stopped_early: bool
+    weights_used: str
+    resumed_from: int  # epochs already done when this call started
+    seconds: float  # spent in this call
+    skipped: bool = False  # the run had already finished: nothing to do
+
+    @property
+    def best(self) -> pd.Series:
+        return self.history.set_index("epoch").loc[self.best_epoch]
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.out / "best.pt"
+
+    def line(self) -> str:
+        best = self.best
+        epochs = int(self.history["epoch"].max())
+        ending = "stopped early" if self.stopped_early else "all epochs"
+        return (f"best epoch {self.best_epoch}/{epochs} ({ending}): val_loss={best['val_loss']:.4f} "
+                f"val_f1={best['val_f1']:.4f}; {self.history['images_per_s'].mean():.2f} train images/s")
+
+
+def configs_for(profile, seed: int = 0, **overrides) -> tuple[models.DetectorConfig, TrainConfig]:
+    """The detector and training settings of a profile (`chocolib.profiles`), with overrides.
+
+    Overrides use the field names of DetectorConfig and TrainConfig; None means "the profile's".
+    """
+    detector = dict(min_size=profile.min_size, max_size=profile.max_size, box_batch_size_per_image=profile.roi_samples)
+    training = dict(epochs=profile.epochs, patience=profile.patience, batch_size=profile.batch_size,
+                    steps_per_epoch=profile.steps_per_epoch, monitor=profile.monitor, seed=seed)
+    detector_fields, train_fields = set(models.DetectorConfig.__dataclass_fields__), set(TrainConfig.__dataclass_fields__)
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name in detector_fields:
+            detector[name] = value
+        elif name in train_fields:
+            training[name] = value
+        else:
+            raise ChocoError(f"unknown training setting {name!r}")
+    return models.DetectorConfig(**detector), TrainConfig(**training)
+
+
+# --------------------------------------------------------------------------------------------
+# The pieces of the loop
+# --------------------------------------------------------------------------------------------
+def epoch_seed(seed: int, epoch: int, purpose: str) -> int:
+    """A 63-bit seed for one epoch's data order, training or validation."""
+    digest = hashlib.sha256(f"{seed}:{epoch}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def parameter_groups(model, weight_decay: float) -> list[dict]:
+    """The seed's two groups: weight decay on weights, none on biases and normalisation parameters."""
+    import torch
+
+    norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if not parameter.requires_grad:
+                continue
+            (no_decay if isinstance(module, norm_types) or name == "bias" else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model, config: TrainConfig, total_steps: int):
+    import torch
+
+    optimizer = torch.optim.SGD(parameter_groups(model, config.weight_decay), lr=config.lr,
+                                momentum=config.momentum, nesterov=True)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.max_lr, total_steps=total_steps, pct_start=config.pct_start,
+        anneal_strategy="cos", div_factor=config.div_factor, final_div_factor=config.final_div_factor)
+    return optimizer, scheduler
+
+
+def planned_learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
+    """The learning rate of every step of a full-length run (what OneCycleLR will do)."""
+    import torch
+
+    total = config.epochs * steps_per_epoch
+    optimizer, scheduler = build_optimizer(torch.nn.Linear(1, 1), config, total)
+    rates = []
+    for _ in range(total):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return np.array(rates)
+
+
+def weighted_loss(loss_dict: dict, weights: dict):
+    return sum(weights[name] * loss_dict[name] for name in LOSS_NAMES)
+
+
+def _loss_mode(model):
+    """Training mode (the model returns losses) with batch-norm statistics frozen, for validation."""
+    import torch
+
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+def predicted_counts(outputs, threshold: float) -> np.ndarray:
+    """Counts per class (Kaggle column order) of the detections scoring at least `threshold`."""
+    from chocolib.classes import NUM_CLASSES
+
+    counts = np.zeros((len(outputs), NUM_CLASSES), dtype=np.int64)
+    for row, output in enumerate(outputs):
+        labels = output["labels"][output["scores"] >= threshold].cpu().numpy()
+        counts[row] = np.bincount(labels - 1, minlength=NUM_CLASSES)[:NUM_CLASSES]  # label id 1 is column 0
+    return counts
+
+
+def true_counts(targets) -> np.ndarray:
+    from chocolib.classes import NUM_CLASSES
+
+    return np.stack([np.bincount(t["labels"].cpu().numpy() - 1, minlength=NUM_CLASSES) for t in targets]).reshape(-1, NUM_CLASSES)
+
+
+def _to_device(images, targets, device):
+    non_blocking = device.type == "cuda"
+    images = [image.to(device, non_blocking=non_blocking) for image in images]
+    targets = [{k: (v.to(device, non_blocking=non_blocking) if hasattr(v, "to") else v) for k, v in t.items()} for t in targets]
+    return images, targets
+
+
+def evaluate(model, loader, device, config: TrainConfig, epoch: int) -> dict:
+    """Validation losses (each component and the weighted sum) and the count-F1 at `val_threshold`."""
+    import torch
+
+    sums = {name: 0.0 for name in LOSS_NAMES}
+    weighted, batches = 0.0, 0
+    truth, predicted = [], []
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(epoch_seed(config.seed, epoch, "validation"))  # the RPN/RoI sampling of the losses
+        with torch.inference_mode():
+            for images, targets in loader:
+                images, targets = _to_device(images, targets, device)
+                _loss_mode(model)
+                loss_dict = model(images, targets)
+                for name in LOSS_NAMES:
+                    sums[name] += float(loss_dict[name])
+                weighted += float(weighted_loss(loss_dict, config.loss_weights))
+                batches += 1
+                model.eval()
+                predicted.append(predicted_counts(model(images), config.val_threshold))
+                truth.append(true_counts(targets))
+    result = {"val_loss": weighted / max(batches, 1), **{f"val_{name}": sums[name] / max(batches, 1) for name in LOSS_NAMES}}
+    result["val_f1"] = metric.mean_count_f1(np.concatenate(truth), np.concatenate(predicted))
+    return result
+
+
+def epoch_order(n_images: int, wanted: int, seed: int, epoch: int) -> list[int]:
+    """The image order of one epoch: `wanted` indices from shuffled passes over the images."""
+    import torch
+
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch, "order"))
+    order: list[int] = []
+    while len(order) < wanted:
+        order.extend(torch.randperm(n_images, generator=generator).tolist())
+    return order[:wanted]
+
+
+def _fingerprint(*folders: Path) -> str:
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> dict:
+    train = {k: v for k, v in config.as_dict().items() if k not in _RESUMABLE_CHANGES}
+    return {"checkpoint_version": CHECKPOINT_VERSION, "detector": detector.as_dict(), "train": train, "data": data}
+
+
+def _save(path: Path, state: dict) -> None:
+    import torch
+
+    with fileio.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_last(out: Path, key: dict):
+    import torch
+
+    path = out / "last.pt"
+    if not path.is_file():
+        if (out / "best.pt").exists() or (out / "history.csv").exists():
+            raise ChocoError("folder holds training outputs but no last.pt to resume from: choose a new folder or empty it", out)
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ChocoError(f"cannot read the last checkpoint to resume from ({type(exc).__name__}); delete it to start over", path) from None
+    stored = state.get("key")
+    if stored != key:
+        differing = sorted(k for k in set(stored or {}) | set(key) if (stored or {}).get(k) != key.get(k))
+        detail = ", ".join(differing)
+        if "train" in differing or "detector" in differing:
+            a, b = {**(stored or {}).get("detector", {}), **(stored or {}).get("train", {})}, {**key["detector"], **key["train"]}
+            detail = ", ".join(f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+        raise ChocoError(f"this folder holds a run with other settings ({detail}): choose a new folder, or delete it to start over", path)
+    return state
+
+
+def history_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def _better(value: float, best: float | None, monitor: str) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor == "val_loss" else value > best
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
+          detector: models.DetectorConfig = models.DetectorConfig(), config: TrainConfig = TrainConfig(),
+          stop_after_epochs: int | None = None) -> TrainSummary:
+    """Train, or resume the run in `out`; return the summary (history, best epoch).
+
+    `out` receives ``last.pt`` (everything needed to resume), ``best.pt`` (weights and settings of
+    the best epoch, for inference), ``history.csv`` and ``config.json``. `stop_after_epochs` ends
+    this call after that many epochs in total without ending the run (a later call continues).
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    train_dir, val_dir, out = Path(train_dir), Path(val_dir), Path(out)
+    train_set = dataset.DetectionDataset(train_dir)
+    val_set = dataset.DetectionDataset(val_dir)
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise ChocoError("no training or validation images", train_dir if len(train_set) == 0 else val_dir)
+    # one pass over the images (the last batch may be smaller), or exactly steps × batch images
+    images_per_epoch = len(train_set) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
+    steps = math.ceil(images_per_epoch / config.batch_size)
+    key = _run_key(detector, config, _fingerprint(train_dir, val_dir))
+    out.mkdir(parents=True, exist_ok=True)
+    state = _load_last(out, key)
+
+    started = time.perf_counter()
+    if state is not None and state["finished"]:
+        history = history_frame(state["history"])
+        log.info("train: %s already holds this finished run (%d epochs): nothing to do", out, len(history))
+        return TrainSummary(out, history, state["best_epoch"], config.monitor, state["stopped_early"],
+                            state["weights_used"], len(history), 0.0, skipped=True)
+
+    device = models.select_device(config.device)
+    use_amp = config.amp and device.type == "cuda"
+    torch.manual_seed(config.seed)  # the random initialisation
+    model, weights_used = models.build_detector(detector if state is None else models.DetectorConfig(**{**detector.as_dict(), "pretrained": "none"}))
+    model.to(device)
+    optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    history: list[dict] = []
+    best_value, best_epoch, stale = None, 0, 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        history, weights_used = state["history"], state["weights_used"]
+        best_value, best_epoch, stale = state["best_value"], state["best_epoch"], state["stale"]
+        log.info("train: resuming %s after epoch %d of %d", out, len(history), config.epochs)
+    else:
+        log.info("train: %s", models.describe(model))
+    resumed_from = len(history)
+    fileio.write_json(out / "config.json", {**key, "device": str(device), "amp": use_amp, "weights_used": weights_used,
+                                            "train_images": len(train_set), "val_images": len(val_set), "steps_per_epoch": steps})
+
+    workers = config.workers if config.workers is not None else (0 if device.type == "cpu" else 4)
+    loader_options = dict(batch_size=config.batch_size, collate_fn=dataset.collate_fn, num_workers=workers,
+                          pin_memory=device.type == "cuda")
+    val_loader = DataLoader(val_set, shuffle=False, **loader_options)
+    last_epoch = min(config.epochs, stop_after_epochs or config.epochs)
+    stopped_early = False
+
+    for epoch in range(len(history) + 1, last_epoch + 1):
+        order = epoch_order(len(train_set), images_per_epoch, config.seed, epoch)
+        loader = DataLoader(torch.utils.data.Subset(train_set, order), shuffle=False, **loader_options)
+        torch.manual_seed(epoch_seed(config.seed, epoch, "train"))
+        model.train()
+        sums = {name: 0.0 for name in LOSS_NAMES}
+        weighted_sum, seen, t0 = 0.0, 0, time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, mininterval=1.0)
+        for step, (images, targets) in enumerate(bar):
+            images, targets = _to_device(images, targets, device)
+            with torch.autocast(device.type, enabled=use_amp):
+                loss_dict = model(images, targets)
+                loss = weighted_loss(loss_dict, config.loss_weights)
+            value = loss.detach().item()
+            if not math.isfinite(value):
+                first = step * config.batch_size
+                photos = [train_set.stem(i) for i in order[first:first + len(images)]]
+                parts = ", ".join(f"{k}={float(v):.4g}" for k, v in loss_dict.items())
+                raise ChocoError(f"non-finite loss ({value}) at epoch {epoch}, step {step + 1} ({parts}); the batch's photos: {', '.join(photos)}", train_dir)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            scheduler.step()
+            for name in LOSS_NAMES:
+                sums[name] += loss_dict[name].detach().item()
+            weighted_sum += value
+            seen += len(images)
+            bar.set_postfix(loss=f"{weighted_sum / (step + 1):.3f}", img_s=f"{seen / (time.perf_counter() - t0):.2f}", refresh=False)
+        bar.close()
+        train_seconds = time.perf_counter() - t0
+        row = {"epoch": epoch, "train_loss": weighted_sum / steps, **{f"train_{n}": sums[n] / steps for n in LOSS_NAMES}}
+        row.update(evaluate(model, val_loader, device, config, epoch))
+        row.update(lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - t0, images_per_s=seen / train_seconds)
+
+        value = row[config.monitor]
+        improved = _better(value, best_value, config.monitor)
+        if improved:
+            best_value, best_epoch, stale = value, epoch, 0
+        else:
+            stale += 1
+        history.append(row)
+        stopped_early = stale >= config.patience
+        finished = stopped_early or epoch == config.epochs
+        log.info("epoch %d/%d: train_loss %.4f val_loss %.4f val_f1 %.4f lr %.2e %.1f s (%.2f img/s)%s", epoch, config.epochs,
+                 row["train_loss"], row["val_loss"], row["val_f1"], row["lr"], row["seconds"], row["images_per_s"],
+                 "  * best" if improved else "")
+        # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt the same
+        if improved:
+            _save(out / "best.pt", {"detector": detector.as_dict(), "model": model.state_dict(), "epoch": epoch,
+                                    "monitor": config.monitor, "value": value, "weights_used": weights_used})
+        _save(out / "last.pt", {
+            "key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None, "history": history, "weights_used": weights_used,
+            "best_value": best_value, "best_epoch": best_epoch, "stale": stale, "finished": finished, "stopped_early": stopped_early,
+            "detector": detector.as_dict(),
+        })
+        fileio.write_text(out / "history.csv", history_frame(history).to_csv(index=False, float_format="%.8g"))
+        if stopped_early:
+            log.info("train: no better %s for %d epochs: stopping early after epoch %d", config.monitor, config.patience, epoch)
+            break
+
+    summary = TrainSummary(out, history_frame(history), best_epoch, config.monitor, stopped_early, weights_used,
+                           resumed_from, time.perf_counter() - started)
+    log.info("train: %s (%d epochs in this call, %.0f s)", summary.line(), len(history) - resumed_from, summary.seconds)
+    return summary
+
+
+def read_config(out: str | Path) -> dict:
+    """The settings a training folder was written with (``config.json``)."""
+    import json
+
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        raise ChocoError("no training here: run notebooks/04_faster_rcnn_training.ipynb (or `chocolib train`) first", path)
+    return json.loads(path.read_text())
+
+
+def read_history(out: str | Path) -> pd.DataFrame:
+    path = Path(out) / "history.csv"
+    if not path.is_file():
+        raise ChocoError("no training history here: run notebooks/04_faster_rcnn_training.ipynb (or `chocolib train`) first", path)
+    return pd.read_csv(path)
