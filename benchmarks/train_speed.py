@@ -3,6 +3,7 @@
     python benchmarks/train_speed.py                          # cpu profile's settings on the CPU
     python benchmarks/train_speed.py --profile full --device cuda   # the seed's settings on a GPU
     python benchmarks/train_speed.py --data DIR               # an augmented split (augment's --out)
+    python benchmarks/train_speed.py --data DIR --sweep       # training images/s across input sizes and RoI samples
 
 Both loops train the same model (same settings, same initial weights) on the same images in the
 same batches with the same optimiser: `chocolib.train.train` for a few steps, and the loop of
@@ -105,6 +106,52 @@ def inference(split: Path, detector, device, batch_size: int, repeats: int) -> f
     return seen / (time.perf_counter() - started)
 
 
+#: (min_size, max_size, RoIs sampled per image): the seed's, then cheaper ones
+SWEEP = [(800, 1333, 512), (800, 1333, 128), (512, 768, 512), (512, 768, 128), (384, 576, 512), (384, 576, 128)]
+
+
+def sweep(split: Path, settings, device, steps: int) -> None:
+    from chocolib import train
+
+    print(f"{'input':>10} {'RoIs':>5} {'train img/s':>12} {'s/step':>7}")
+    for min_size, max_size, rois in SWEEP:
+        detector, config = train.configs_for(settings, 0, pretrained="none", min_size=min_size, max_size=max_size,
+                                             box_batch_size_per_image=rois)
+        rate = plain_loop(split, detector, config, device, steps, warmup=2)
+        print(f"{min_size:>4}/{max_size:<5} {rois:>5} {rate:12.2f} {config.batch_size / rate:7.2f}", flush=True)
+
+
+def profile_steps(split: Path, detector, config, device, steps: int = 2) -> None:
+    """Where a training step's time goes: torch.profiler's operators, by total time."""
+    from torch.profiler import profile
+
+    from chocolib import dataset, models, train
+
+    torch.manual_seed(0)
+    model, _ = models.build_detector(detector)
+    model.to(device).train()
+    optimizer, _ = train.build_optimizer(model, config, 100)
+    loader = DataLoader(dataset.DetectionDataset(split / "train"), batch_size=config.batch_size, shuffle=False, collate_fn=dataset.collate_fn)
+    batches = iter(loader)
+
+    def step():
+        images, targets = next(batches)
+        loss = train.weighted_loss(model([i.to(device) for i in images], [{k: (v.to(device) if hasattr(v, "to") else v) for k, v in t.items()} for t in targets]), config.loss_weights)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    with profile() as prof:
+        for _ in range(steps):
+            step()
+    events = sorted((e for e in prof.key_averages() if e.key.startswith(("aten::", "torchvision::"))), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    print(f"{'operator':<40} {'self CPU %':>10}")
+    for event in events[:8]:
+        print(f"{event.key:<40} {100 * event.self_cpu_time_total / total:10.1f}")
+
+
 def main() -> None:
     from chocolib import models, profiles, train
 
@@ -116,6 +163,8 @@ def main() -> None:
     parser.add_argument("--max-size", type=int, default=None, help="override the profile's longer side at most")
     parser.add_argument("--roi-samples", type=int, default=None, help="override RoIs sampled per training image")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--sweep", action="store_true", help="only the plain loop, over the settings in SWEEP (how the cpu profile was chosen)")
+    parser.add_argument("--profiler", action="store_true", help="only torch.profiler's top operators over a few training steps")
     parser.add_argument("--steps", type=int, default=12, help="measured training steps per loop")
     parser.add_argument("--repeats", type=int, default=2, help="passes over the validation images for inference")
     args = parser.parse_args()
@@ -127,6 +176,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         split = args.data or tiny_split(tmp, settings.work_side)
+        if args.profiler:
+            return profile_steps(split, detector, config, device)
+        if args.sweep:
+            print(f"plain loop, batch {config.batch_size}, device {device}, {torch.get_num_threads()} threads; data {split}")
+            return sweep(split, settings, device, args.steps)
         print(f"profile {settings.name}: input {detector.min_size}/{detector.max_size}, batch {config.batch_size}, "
               f"{detector.box_batch_size_per_image} RoIs/image, device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; data {split}")
         plain = plain_loop(split, detector, config, device, args.steps, warmup=args.steps)

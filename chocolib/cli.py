@@ -56,6 +56,12 @@ def _train(args) -> str:
     return str(summary.best_checkpoint)
 
 
+def _score(args) -> str:
+    from chocolib import metric
+
+    return f"{metric.score_files(args.truth, args.submission):.6f}"
+
+
 def _pipeline(args) -> str:
     from chocolib import pipeline
 
@@ -111,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--workers", type=int, default=None, help="DataLoader processes (default: 0 on the CPU, 4 on a GPU)")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("score", help="the course metric: mean per-image count F1 of a submission against the truth")
+    p.add_argument("--truth", required=True, type=Path, help="CSV with the true counts (Kaggle format)")
+    p.add_argument("--submission", required=True, type=Path, help="CSV with the predicted counts, the same ids")
+    p.set_defaults(func=_score)
 
     p = sub.add_parser("check", help="check a dataset folder in the Kaggle layout (CSVs, ids vs photos, photos decode)")
     p.add_argument("--data", required=True, type=Path)

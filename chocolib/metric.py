@@ -7,7 +7,11 @@ rows are all zeros. The score is the mean of F1 over images.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from chocolib.errors import ChocoError
 
 
 def count_f1(true_counts, predicted_counts) -> np.ndarray:
@@ -26,3 +30,22 @@ def mean_count_f1(true_counts, predicted_counts) -> float:
     """The course score: the mean per-image F1 (1.0 for no images)."""
     per_image = count_f1(true_counts, predicted_counts)
     return float(per_image.mean()) if per_image.size else 1.0
+
+
+def score_files(truth: str | Path, submission: str | Path) -> float:
+    """The course score of a submission CSV against a truth CSV (both in Kaggle's format).
+
+    Both files are read by `chocolib.dataset.read_counts` (exact header, integer counts ≥ 0, no
+    duplicate id: errors name the file and line); the submission must hold exactly the truth's ids.
+    """
+    from chocolib import dataset
+
+    true_counts = dataset.read_counts(truth)
+    predicted = dataset.read_counts(submission)
+    missing = true_counts.index.difference(predicted.index, sort=False)
+    extra = predicted.index.difference(true_counts.index, sort=False)
+    if len(missing):
+        raise ChocoError(f"{len(missing)} id(s) of {Path(truth).name} missing, first: {', '.join(missing[:5])}", submission)
+    if len(extra):
+        raise ChocoError(f"{len(extra)} id(s) not in {Path(truth).name}, first: {', '.join(extra[:5])}", submission)
+    return mean_count_f1(true_counts.to_numpy(), predicted.loc[true_counts.index].to_numpy())

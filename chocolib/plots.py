@@ -168,6 +168,15 @@ def _mark_best(ax, best_epoch: int) -> None:
     ax.axvline(best_epoch, color="red", linestyle="--", linewidth=1.2, label=f"best epoch ({best_epoch})")
 
 
+def _log_scale_if_spread(ax, *series) -> None:
+    """A log axis when one epoch's value dwarfs the rest (e.g. the first epochs of a model trained
+    from scratch, whose batch-norm statistics are not settled yet), so the rest stays readable."""
+    values = pd.concat(series)
+    values = values[values > 0]
+    if len(values) > 2 and values.max() > 5 * values.median():
+        ax.set_yscale("log")
+
+
 def _epoch_axis(ax, history: pd.DataFrame) -> None:
     ax.set_xlabel("epoch")
     ax.set_xlim(0.5, max(history["epoch"].max(), 2) + 0.5)
@@ -182,6 +191,7 @@ def training_losses(history: pd.DataFrame, best_epoch: int, weights: dict) -> pl
     ax.plot(history["epoch"], history["val_loss"], marker="o", markersize=3, label="validation loss")
     _mark_best(ax, best_epoch)
     _epoch_axis(ax, history)
+    _log_scale_if_spread(ax, history["train_loss"], history["val_loss"])
     terms = " + ".join(f"{w:g}·{name.removeprefix('loss_')}" for name, w in weights.items())
     ax.set_ylabel("weighted loss")
     ax.set_title(f"Training and validation loss\n(loss = {terms})", fontsize=10)
@@ -198,6 +208,7 @@ def loss_components(history: pd.DataFrame, best_epoch: int, names) -> plt.Figure
         ax.plot(history["epoch"], history[f"val_{name}"], marker="o", markersize=3, label="validation")
         _mark_best(ax, best_epoch)
         _epoch_axis(ax, history)
+        _log_scale_if_spread(ax, history[f"train_{name}"], history[f"val_{name}"])
         ax.set_title(name.removeprefix("loss_").replace("_", " "), fontsize=10)
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("The four Faster R-CNN losses (before weighting)", fontsize=11)
@@ -222,13 +233,12 @@ def validation_f1(history: pd.DataFrame, best_epoch: int, threshold: float) -> p
 
 
 def learning_rate_schedule(planned: np.ndarray, steps_per_epoch: int, history: pd.DataFrame) -> plt.Figure:
-    """OneCycleLR over a full-length run, with the epochs actually trained shaded."""
+    """OneCycleLR over a full-length run (the rate each step used), with the epochs trained shaded."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     epochs = np.arange(1, len(planned) + 1) / steps_per_epoch
     ax.plot(epochs, planned, color="tab:purple", label="planned (OneCycleLR)")
     done = int(history["epoch"].max())
     ax.axvspan(0, done, color="tab:purple", alpha=0.08, label=f"trained ({done} epoch{'s' if done != 1 else ''})")
-    ax.scatter(history["epoch"], history["lr"], s=12, color="black", zorder=3, label="at the end of each epoch")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate")

@@ -389,7 +389,7 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
             if not math.isfinite(value):
                 first = step * config.batch_size
                 photos = [train_set.stem(i) for i in order[first:first + len(images)]]
-                parts = ", ".join(f"{k}={float(v):.4g}" for k, v in loss_dict.items())
+                parts = ", ".join(f"{k}={v.detach().item():.4g}" for k, v in loss_dict.items())
                 raise ChocoError(f"non-finite loss ({value}) at epoch {epoch}, step {step + 1} ({parts}); the batch's photos: {', '.join(photos)}", train_dir)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -399,6 +399,7 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
             else:
                 loss.backward()
                 optimizer.step()
+            last_lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             for name in LOSS_NAMES:
                 sums[name] += loss_dict[name].detach().item()
@@ -409,7 +410,7 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
         train_seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "train_loss": weighted_sum / steps, **{f"train_{n}": sums[n] / steps for n in LOSS_NAMES}}
         row.update(evaluate(model, val_loader, device, config, epoch))
-        row.update(lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - t0, images_per_s=seen / train_seconds)
+        row.update(lr=last_lr, seconds=time.perf_counter() - t0, images_per_s=seen / train_seconds)
 
         value = row[config.monitor]
         improved = _better(value, best_value, config.monitor)

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from chocolib import metric
+from chocolib import classes, metric
+
+from conftest import assert_user_error, last_line, run_cli
 
 
 @pytest.mark.parametrize("true, predicted, expected", [
@@ -24,3 +26,36 @@ def test_mean_over_images():
     assert metric.mean_count_f1(true, predicted) == pytest.approx((1 + 2 / 3 + 0.5) / 3)
     with pytest.raises(ValueError, match="differ in shape"):
         metric.count_f1(true, predicted[:2])
+
+
+# --------------------------------------------------------------------------------------------
+# The score command
+# --------------------------------------------------------------------------------------------
+HEADER = "id," + ",".join(classes.KAGGLE_NAMES)
+
+
+def _csv(path, rows):
+    path.write_text(HEADER + "\n" + "".join(f"{i}," + ",".join(map(str, r)) + "\n" for i, r in rows))
+    return path
+
+
+def test_score_command(tmp_path):
+    truth = _csv(tmp_path / "truth.csv", [("1", [2] + [0] * 12), ("2", [0] * 13)])
+    assert last_line(run_cli("score", "--truth", truth, "--submission", truth).stdout) == "1.000000"
+    sub = _csv(tmp_path / "sub.csv", [("2", [0] * 13), ("1", [1] + [0] * 12)])  # order does not matter
+    assert last_line(run_cli("score", "--truth", truth, "--submission", sub).stdout) == f"{(2 / 3 + 1) / 2:.6f}"
+
+
+@pytest.mark.parametrize("rows, header, fragments", [
+    ([("1", [0] * 13)], None, ["sub.csv", "1 id(s) of truth.csv missing, first: 2"]),
+    ([("1", [0] * 13), ("2", [0] * 13), ("3", [0] * 13)], None, ["sub.csv", "not in truth.csv, first: 3"]),
+    ([("1", [0] * 13), ("2", [-1] + [0] * 12)], None, ["sub.csv:3", "non-negative integers"]),
+    ([("1", [0] * 13), ("2", ["1.5"] + [0] * 12)], None, ["sub.csv:3", "'1.5'"]),
+    ([("1", [0] * 13), ("2", [0] * 13)], "id,Jelly White", ["sub.csv:1", "header"]),
+])
+def test_score_errors(tmp_path, rows, header, fragments):
+    truth = _csv(tmp_path / "truth.csv", [("1", [0] * 13), ("2", [1] * 13)])
+    sub = _csv(tmp_path / "sub.csv", rows)
+    if header:
+        sub.write_text(sub.read_text().replace(HEADER, header, 1))
+    assert_user_error(run_cli("score", "--truth", truth, "--submission", sub), *fragments)

@@ -58,11 +58,14 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     for nb in NOTEBOOKS:
         assert not _executed_errors(out / "report" / "executed" / nb.name)
     for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png",
-                   "02_augmented_versions.png", "02_class_counts.png", "02_removed.png"):
+                   "02_augmented_versions.png", "02_class_counts.png", "02_removed.png",
+                   "04_training_loss.png", "04_loss_components.png", "04_val_f1.png", "04_learning_rate.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
     assert len(list((out / "data" / "interim" / "labels").glob("*.txt"))) == 12
     manifest = json.loads((out / "data" / "processed" / "augmented" / "manifest.json").read_text())
     assert manifest["params"]["passes"] == 1 and manifest["counts"]["val_photos"] >= 3
+    history = (out / "models" / "faster_rcnn" / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + 2 and (out / "models" / "faster_rcnn" / "best.pt").exists()  # tiny: 2 epochs
     assert not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.tmp*"))
 
 
