@@ -243,7 +243,7 @@ def learning_rate_schedule(planned: np.ndarray, steps_per_epoch: int, history: p
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate")
     ax.set_title(f"Learning-rate schedule: peak {planned.max():.3g}, {steps_per_epoch} steps per epoch", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
