@@ -56,6 +56,13 @@ def _train(args) -> str:
     return str(summary.best_checkpoint)
 
 
+def _predict(args) -> str:
+    from chocolib import predict
+
+    return str(predict.predict(args.weights, args.images, args.out, args.threshold, args.sample_submission,
+                               args.batch_size, args.device, args.work_side))
+
+
 def _score(args) -> str:
     from chocolib import metric
 
@@ -117,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--workers", type=int, default=None, help="DataLoader processes (default: 0 on the CPU, 4 on a GPU)")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("predict", help="counts per photo of a folder from a checkpoint, as a submission CSV (raw detections saved beside it)")
+    p.add_argument("--weights", type=Path, required=True, help="a checkpoint written by train (best.pt)")
+    p.add_argument("--images", type=Path, required=True, help="a folder of photos (e.g. the dataset's test/)")
+    p.add_argument("--out", type=Path, required=True, help="the submission CSV to write")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="score threshold (default: the one notebook 05 chose, threshold.json beside the checkpoint, else 0.6)")
+    p.add_argument("--sample-submission", type=Path, default=None,
+                   help="header and ids to copy (default: sample_submission.csv beside the images folder, if any)")
+    p.add_argument("--work-side", type=int, default=None,
+                   help="longer side to decode photos at (default: that of the training images, from config.json beside the checkpoint)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.set_defaults(func=_predict)
 
     p = sub.add_parser("score", help="the course metric: mean per-image count F1 of a submission against the truth")
     p.add_argument("--truth", required=True, type=Path, help="CSV with the true counts (Kaggle format)")

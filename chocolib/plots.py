@@ -247,3 +247,75 @@ def learning_rate_schedule(planned: np.ndarray, steps_per_epoch: int, history: p
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 05: the threshold, the counts, the errors
+# --------------------------------------------------------------------------------------------
+def threshold_curve(choice) -> plt.Figure:
+    """Validation count-F1 against the score threshold (a `predict.ThresholdChoice`): the sweep, the
+    chosen point, the seed's 0.6 and its grid, and the per-class thresholds' F1 as a line."""
+    sweep, grid = choice.sweep, choice.seed_grid
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(sweep["threshold"], sweep["f1"], color="tab:blue", label="sweep 0.30–0.90 by 0.01")
+    ax.scatter(grid["threshold"], grid["f1"], marker="s", s=28, color="tab:orange", zorder=3, label="the seed's grid")
+    ax.scatter([choice.threshold], [choice.f1], marker="*", s=160, color="tab:red", zorder=4,
+               label=f"chosen {choice.threshold:.2f}: F1 {choice.f1:.3f}")
+    ax.axvline(0.6, color="tab:orange", linestyle=":", linewidth=1, label=f"the seed's 0.6: F1 {choice.seed_f1:.3f}")
+    ax.axhline(choice.per_class_f1, color="tab:green", linestyle="--", linewidth=1,
+               label=f"per-class thresholds: F1 {choice.per_class_f1:.3f}")
+    ax.set_xlabel("score threshold")
+    ax.set_ylabel("validation count F1")
+    low = min(sweep["f1"].min(), grid["f1"].min(), choice.per_class_f1)
+    ax.set_ylim(max(0.0, low - 0.05), min(1.02, max(sweep["f1"].max(), choice.per_class_f1) + 0.05))
+    ax.set_title("Choosing the score threshold on the validation photos", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def count_error(true: pd.DataFrame, predicted: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Mean |true − predicted| count per class on the validation photos, one bar group per setting."""
+    names = list(classes.KAGGLE_NAMES)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    height = 0.8 / max(len(predicted), 1)
+    for k, (label, counts) in enumerate(predicted.items()):
+        error = (true[names] - counts.loc[true.index, names]).abs().mean()
+        positions = [i - 0.4 + height * (k + 0.5) for i in range(len(names))]
+        ax.barh(positions, error.to_numpy(), height=height, label=f"{label} (mean over classes {error.mean():.2f})",
+                color=[classes.COLORS[n] for n in names] if k == 0 else "none", edgecolor="#333", hatch=None if k == 0 else "///")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean |true − predicted| chocolates per validation photo")
+    ax.set_title(f"Count error per class on {len(true)} validation photos", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def count_confusion(true: pd.DataFrame, predicted: pd.DataFrame, threshold: float, ncols: int = 5) -> plt.Figure:
+    """Per class, how many validation photos have each (true count, predicted count) pair; the
+    diagonal is a right count, above it over-counting, below it under-counting."""
+    names = list(classes.KAGGLE_NAMES)
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.3 * ncols, 2.3 * nrows))
+    for ax, name in zip(axes.flat, names):
+        t, p = true[name].to_numpy(), predicted.loc[true.index, name].to_numpy()
+        top = int(max(t.max(initial=0), p.max(initial=0)))
+        matrix = np.zeros((top + 1, top + 1), dtype=int)
+        np.add.at(matrix, (t, p), 1)
+        sns.heatmap(matrix, ax=ax, cmap="Blues", cbar=False, annot=top <= 6, fmt="d", annot_kws={"fontsize": 7},
+                    linewidths=0.5, linecolor="white", square=True, vmin=0)
+        ax.invert_yaxis()
+        ax.set_title(f"{name}: {np.mean(t == p):.0%} right", fontsize=8)
+        ax.set_xlabel("predicted", fontsize=7)
+        ax.set_ylabel("true", fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in axes.flat[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle(f"Count confusion per class on {len(true)} validation photos (threshold {threshold:.2f}): "
+                 "photos per (true, predicted) count", fontsize=10)
+    fig.tight_layout()
+    return fig

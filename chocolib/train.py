@@ -363,7 +363,8 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
         log.info("train: %s", models.describe(model))
     resumed_from = len(history)
     fileio.write_json(out / "config.json", {**key, "device": str(device), "amp": use_amp, "weights_used": weights_used,
-                                            "train_images": len(train_set), "val_images": len(val_set), "steps_per_epoch": steps})
+                                            "train_images": len(train_set), "val_images": len(val_set), "steps_per_epoch": steps,
+                                            "image_side": max(dataset.photo_size(train_set.items[0][0]))})
 
     workers = config.workers if config.workers is not None else (0 if device.type == "cpu" else 4)
     loader_options = dict(batch_size=config.batch_size, collate_fn=dataset.collate_fn, num_workers=workers,

@@ -59,7 +59,8 @@ def test_tiny_pipeline_end_to_end(tiny_run):
         assert not _executed_errors(out / "report" / "executed" / nb.name)
     for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png",
                    "02_augmented_versions.png", "02_class_counts.png", "02_removed.png",
-                   "04_training_loss.png", "04_loss_components.png", "04_val_f1.png", "04_learning_rate.png"):
+                   "04_training_loss.png", "04_loss_components.png", "04_val_f1.png", "04_learning_rate.png",
+                   "05_threshold.png", "05_count_error.png", "05_count_confusion.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
     assert len(list((out / "data" / "interim" / "labels").glob("*.txt"))) == 12
     manifest = json.loads((out / "data" / "processed" / "augmented" / "manifest.json").read_text())
@@ -67,6 +68,29 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     history = (out / "models" / "faster_rcnn" / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2 and (out / "models" / "faster_rcnn" / "best.pt").exists()  # tiny: 2 epochs
     assert not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.tmp*"))
+
+
+@pytest.mark.slow
+def test_the_submission_scores_as_notebook_05_reported(tiny_run):
+    """The tiny run's submission, scored by the command line against the embedded dataset's
+    held-back truth, equals the score notebook 05 reported."""
+    out, result = tiny_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = out / "data" / "raw" / "embedded-tiny-seed0"
+    submission = out / "submissions" / "RCNN_submission.csv"
+    lines = submission.read_text().splitlines()
+    assert lines[0] == (data / "sample_submission.csv").read_text().splitlines()[0]
+    assert [line.split(",")[0] for line in lines[1:]] == [line.split(",")[0] for line in (data / "sample_submission.csv").read_text().splitlines()[1:]]
+    evaluation = json.loads((out / "models" / "faster_rcnn" / "evaluation.json").read_text())
+    scored = run_cli("score", "--truth", data / "test_truth.csv", "--submission", submission)
+    assert scored.returncode == 0, scored.stderr
+    assert float(last_line(scored.stdout)) == pytest.approx(evaluation["test_score"], abs=5e-7)
+    assert 0.30 <= evaluation["threshold"] <= 0.90 and 0.0 <= evaluation["val_f1"] <= 1.0
+    threshold = json.loads((out / "models" / "faster_rcnn" / "threshold.json").read_text())
+    assert threshold["threshold"] == evaluation["threshold"]
+    executed = nbformat.read(out / "report" / "executed" / "05_inference_submission.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"test score (course metric): {evaluation['test_score']:.6f}" in text
 
 
 @pytest.mark.slow

@@ -1,0 +1,306 @@
+"""Inference: raw detections once, counts at any threshold, the threshold, the Kaggle submission.
+
+The model runs once over a folder of photos and its raw detections (every box its own
+post-processing keeps — score ≥ ``box_score_thresh`` — with label and score) are saved as a table;
+counts at any threshold are then read off that table without running the model again. Model label
+ids become Kaggle columns through `chocolib.classes` (the seed's ``model2idx``), and a submission
+copies ``sample_submission.csv``'s header and ids exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from chocolib import classes, dataset, fileio, metric
+from chocolib.errors import ChocoError
+
+log = logging.getLogger(__name__)
+
+#: One row per detection; boxes are normalised to the photo (x0, y0, x1, y1 in [0, 1]). A photo
+#: without any detection keeps one row with only its id, so that the table lists every photo.
+DETECTION_COLUMNS = ["id", "label", "class", "score", "x0", "y0", "x1", "y1"]
+#: The seed's hand-picked threshold and the grid it tried.
+SEED_THRESHOLD = 0.6
+SEED_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
+#: The sweep of notebook 05: 0.30 to 0.90 by 0.01.
+SWEEP = np.round(np.arange(0.30, 0.90 + 1e-9, 0.01), 2)
+
+
+class TestDataset:
+    """The photos of a folder with their Kaggle ids (``L1000756.JPG`` → ``1000756``).
+
+    Each photo is decoded upright and straight to the model's working size (longer side `max_side`:
+    the side of its training images, `working_side`), as notebook 02 decoded the training photos;
+    the model's transform then resizes it to its input size exactly as during validation. A
+    6000×4000 photo never becomes a 6000×4000 tensor.
+    """
+
+    def __init__(self, folder: str | Path, max_side: int | None):
+        self.folder = Path(folder)
+        self.photos = list(dataset.list_photos(folder).items())
+        if not self.photos:
+            raise ChocoError("no photos (.jpg, .jpeg, .png) in this folder", folder)
+        self.ids = [dataset.photo_id(stem) for stem, _ in self.photos]
+        if len(set(self.ids)) != len(self.ids):
+            raise ChocoError("two photos give the same Kaggle id (e.g. L1.JPG and 1.png)", folder)
+        self.max_side = max_side
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        _, path = self.photos[index]
+        pixels = np.asarray(dataset.read_photo(path, max_side=self.max_side)).copy()
+        return torch.from_numpy(pixels).permute(2, 0, 1), self.ids[index]
+
+
+def _collate(batch):
+    import torch
+
+    return [image.to(torch.float32) / 255 for image, _ in batch], [photo for _, photo in batch]
+
+
+@dataclass
+class Detections:
+    """Raw detections of a folder: the table, every photo's id (in folder order), and the speed."""
+
+    table: pd.DataFrame
+    ids: list[str]
+    images_per_s: float = float("nan")
+
+    def kept(self, threshold) -> pd.DataFrame:
+        """Detections scoring at least `threshold` (one number, or a mapping class name → threshold)."""
+        rows = self.table[self.table["score"].notna()]
+        floor = rows["class"].map(threshold) if isinstance(threshold, dict) else float(threshold)
+        return rows[rows["score"] >= floor]
+
+    def counts(self, threshold, ids=None) -> pd.DataFrame:
+        """Counts per photo (rows, in `ids` order) and Kaggle class (columns) at `threshold`."""
+        kept = self.kept(threshold)
+        ids = list(self.ids if ids is None else ids)
+        unknown = sorted(set(ids) - set(self.ids))
+        if unknown:
+            raise ChocoError(f"{len(unknown)} id(s) have no detections run, first: {unknown[0]}")
+        table = pd.crosstab(kept["id"], kept["class"]) if len(kept) else pd.DataFrame()
+        table = table.reindex(index=ids, columns=list(classes.KAGGLE_NAMES), fill_value=0).fillna(0).astype("int64")
+        table.index.name = "id"
+        table.columns.name = None
+        return table
+
+    def save(self, path: str | Path) -> Path:
+        """As CSV, written atomically; photos without a detection keep a row with their id only."""
+        table = self.table
+        empty = [i for i in self.ids if i not in set(table["id"])]
+        if empty:
+            table = pd.concat([table, pd.DataFrame({"id": empty})], ignore_index=True)
+        order = {photo: n for n, photo in enumerate(self.ids)}
+        table = table.sort_values("id", key=lambda s: s.map(order), kind="stable")
+        return fileio.write_text(path, table.to_csv(index=False, float_format="%.6g"))
+
+
+def read_detections(path: str | Path) -> Detections:
+    """A table written by `Detections.save`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChocoError("detections file not found", path)
+    table = pd.read_csv(path, dtype={"id": str, "class": str})
+    if list(table.columns) != DETECTION_COLUMNS:
+        raise ChocoError(f"not a detections table: the header should be {','.join(DETECTION_COLUMNS)}", f"{path}:1")
+    ids = list(dict.fromkeys(table["id"]))
+    table = table[table["score"].notna()].astype({"label": "int64"}).reset_index(drop=True)
+    return Detections(table, ids)
+
+
+def working_side(checkpoint: str | Path, default: int) -> int:
+    """The longer side to decode photos at for a model: that of its training images (``image_side``
+    in ``config.json`` beside the checkpoint), so that a photo reaches the network through the same
+    two resizes as the validation photos did; `default` for a run that did not record it."""
+    import json
+
+    path = Path(checkpoint).parent / "config.json"
+    if path.is_file():
+        side = json.loads(path.read_text()).get("image_side")
+        if side:
+            return int(side)
+    return int(default)
+
+
+def detect(model, folder: str | Path, max_side: int | None, batch_size: int = 4, device=None) -> Detections:
+    """Run `model` (eval mode) once over every photo of `folder`; the raw detections and images/s."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    device = device or next(model.parameters()).device
+    photos = TestDataset(folder, max_side)
+    loader = DataLoader(photos, batch_size=batch_size, collate_fn=_collate, num_workers=0)
+    frames: list[pd.DataFrame] = []
+    model.eval()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for images, ids in tqdm(loader, desc=f"detect {Path(folder).name}", unit="batch", leave=False):
+            outputs = model([image.to(device) for image in images])
+            for image, photo, output in zip(images, ids, outputs):
+                height, width = image.shape[-2:]
+                boxes = output["boxes"].float().cpu().numpy() / np.array([width, height, width, height], dtype=np.float32)
+                labels = output["labels"].cpu().numpy().astype(np.int64)
+                frames.append(pd.DataFrame({
+                    "id": photo, "label": labels, "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels],
+                    "score": output["scores"].float().cpu().numpy(),
+                    "x0": boxes[:, 0], "y0": boxes[:, 1], "x1": boxes[:, 2], "y1": boxes[:, 3],
+                }, columns=DETECTION_COLUMNS))
+    seconds = time.perf_counter() - started
+    table = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame(columns=DETECTION_COLUMNS)
+    table = table.astype({"id": str, "label": "int64", "class": str, "score": "float64"})
+    found = Detections(table.reset_index(drop=True), photos.ids, len(photos) / seconds)
+    log.info("detect: %d photos of %s, %d detections, %.2f images/s", len(photos), folder, len(table), found.images_per_s)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing the threshold on validation
+# --------------------------------------------------------------------------------------------
+def threshold_sweep(detections: Detections, truth: pd.DataFrame, thresholds=SWEEP) -> pd.DataFrame:
+    """The course metric on `truth`'s photos (indexed by id) at each threshold: columns threshold, f1."""
+    true = truth.to_numpy()
+    return pd.DataFrame([{"threshold": float(t), "f1": metric.mean_count_f1(true, detections.counts(t, truth.index).to_numpy())}
+                         for t in thresholds])
+
+
+def plateau_middle(sweep: pd.DataFrame, column: str = "f1") -> float:
+    """The best threshold; when several tie, the middle of the longest run of best values (the
+    plateau), the earliest plateau when two are as long: a choice that stays good if scores shift."""
+    values = sweep[column].to_numpy()
+    on_top = np.isclose(values, values.max(), rtol=0, atol=1e-12)
+    runs, start = [], None
+    for i, flag in enumerate([*on_top, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    first, last = max(runs, key=lambda run: (run[1] - run[0], -run[0]))
+    return float(sweep["threshold"].iloc[(first + last) // 2])
+
+
+def per_class_thresholds(detections: Detections, truth: pd.DataFrame, start: float, thresholds=SWEEP) -> dict[str, float]:
+    """One threshold per class by one pass of coordinate ascent: each class in Kaggle order sweeps
+    its own threshold with the others held (at `start`, or at their chosen value once chosen)."""
+    chosen = {name: float(start) for name in classes.KAGGLE_NAMES}
+    true = truth.to_numpy()
+    for name in classes.KAGGLE_NAMES:
+        trial = [{"threshold": float(t), "f1": metric.mean_count_f1(true, detections.counts({**chosen, name: float(t)}, truth.index).to_numpy())}
+                 for t in thresholds]
+        chosen[name] = plateau_middle(pd.DataFrame(trial))
+    return chosen
+
+
+@dataclass
+class ThresholdChoice:
+    """What notebook 05 decides on validation, and what it compares the decision with."""
+
+    sweep: pd.DataFrame            # threshold, f1 over SWEEP
+    threshold: float               # the single threshold chosen (plateau middle)
+    f1: float                      # validation F1 at `threshold`
+    seed_f1: float                 # at the seed's 0.6
+    seed_grid: pd.DataFrame        # threshold, f1 over the seed's grid
+    per_class: dict[str, float]    # one threshold per class
+    per_class_f1: float            # validation F1 with `per_class`
+
+    def as_dict(self) -> dict:
+        best_grid = self.seed_grid.loc[self.seed_grid["f1"].idxmax()]
+        return {"threshold": self.threshold, "val_f1": self.f1, "seed_threshold": SEED_THRESHOLD, "seed_val_f1": self.seed_f1,
+                "seed_grid_best": float(best_grid["threshold"]), "seed_grid_best_f1": float(best_grid["f1"]),
+                "per_class_thresholds": self.per_class, "per_class_val_f1": self.per_class_f1}
+
+
+def choose_threshold(detections: Detections, truth: pd.DataFrame) -> ThresholdChoice:
+    """Sweep, choose (ties → plateau middle), and score the seed's 0.6, its grid and per-class thresholds."""
+    sweep = threshold_sweep(detections, truth)
+    chosen = plateau_middle(sweep)
+    per_class = per_class_thresholds(detections, truth, chosen)
+    true = truth.to_numpy()
+    f1_at = lambda threshold: metric.mean_count_f1(true, detections.counts(threshold, truth.index).to_numpy())  # noqa: E731
+    return ThresholdChoice(sweep, chosen, f1_at(chosen), f1_at(SEED_THRESHOLD), threshold_sweep(detections, truth, SEED_GRID),
+                           per_class, f1_at(per_class))
+
+
+def true_counts(labels: pd.DataFrame, ids) -> pd.DataFrame:
+    """Counts per photo and Kaggle class of a labels table (`annotations.read_labels`), rows in `ids` order."""
+    table = pd.crosstab(labels["id"], labels["class"]) if len(labels) else pd.DataFrame()
+    table = table.reindex(index=list(ids), columns=list(classes.KAGGLE_NAMES), fill_value=0).fillna(0).astype("int64")
+    table.index.name = "id"
+    table.columns.name = None
+    return table
+
+
+def save_threshold(model_dir: str | Path, choice: ThresholdChoice) -> Path:
+    """threshold.json beside the checkpoint: what `predict` uses when no --threshold is given."""
+    return fileio.write_json(Path(model_dir) / "threshold.json", choice.as_dict())
+
+
+def read_threshold(model_dir: str | Path) -> float | None:
+    """The threshold chosen on validation by notebook 05 for the model in `model_dir`, if any."""
+    path = Path(model_dir) / "threshold.json"
+    if not path.is_file():
+        return None
+    import json
+
+    try:
+        return float(json.loads(path.read_text())["threshold"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ChocoError(f"cannot read the threshold ({exc})", path) from None
+
+
+# --------------------------------------------------------------------------------------------
+# The submission
+# --------------------------------------------------------------------------------------------
+def write_submission(counts: pd.DataFrame, out: str | Path, sample_submission: str | Path | None = None) -> Path:
+    """Counts as a submission, written atomically: sample_submission.csv's header and ids when
+    given (every id must have a prediction; extra photos are refused), rows sorted by id."""
+    ids = list(counts.index)
+    if sample_submission is not None:
+        sample = dataset.read_counts(sample_submission)
+        missing = sorted(set(sample.index) - set(ids))
+        if missing:
+            raise ChocoError(f"{len(missing)} id(s) of {Path(sample_submission).name} have no photo, first: {missing[0]}", sample_submission)
+        extra = sorted(set(ids) - set(sample.index))
+        if extra:
+            raise ChocoError(f"{len(extra)} photo(s) are not in {Path(sample_submission).name}, first: {extra[0]}", sample_submission)
+        ids = list(sample.index)
+    ordered = sorted(ids, key=lambda i: (0, int(i), i) if i.isdigit() else (1, 0, i))
+    table = counts.loc[ordered, list(classes.KAGGLE_NAMES)]
+    table.index.name = "id"
+    return fileio.write_text(out, table.to_csv())
+
+
+def predict(weights: str | Path, images: str | Path, out: str | Path, threshold: float | None = None,
+            sample_submission: str | Path | None = None, batch_size: int = 4, device: str = "auto",
+            work_side: int | None = None) -> Path:
+    """The `predict` command: detections of `images` (saved beside `out` as ``*_detections.csv``),
+    counts at `threshold` (default: the one notebook 05 chose beside the checkpoint, else the
+    seed's 0.6), the submission at `out`."""
+    from chocolib import models
+
+    weights, images, out = Path(weights), Path(images), Path(out)
+    if threshold is None:
+        threshold = read_threshold(weights.parent)
+        source = "chosen on validation (threshold.json)" if threshold is not None else "the seed's"
+        threshold = SEED_THRESHOLD if threshold is None else threshold
+        log.info("predict: threshold %.2f, %s", threshold, source)
+    if not 0.0 <= threshold <= 1.0:
+        raise ChocoError(f"threshold {threshold} is not a score between 0 and 1")
+    if sample_submission is None and (images.parent / "sample_submission.csv").is_file():
+        sample_submission = images.parent / "sample_submission.csv"  # the Kaggle layout: test/ beside it
+    model, config = models.load_detector(weights, models.select_device(device))
+    found = detect(model, images, work_side or working_side(weights, config.max_size), batch_size)
+    found.save(out.with_name(f"{out.stem}_detections.csv"))
+    return write_submission(found.counts(threshold), out, sample_submission)

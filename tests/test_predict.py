@@ -1,0 +1,228 @@
+"""Inference: raw detections, counts at a threshold, the threshold choice, the submission, mAP."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from chocolib import classes, dataset, metric, predict, profiles, train
+from chocolib.errors import ChocoError
+
+from conftest import assert_user_error, last_line, run_cli
+
+NAMES = list(classes.KAGGLE_NAMES)
+
+
+def _detections(rows, ids) -> predict.Detections:
+    """rows: (id, class name, score); boxes do not matter for counting."""
+    table = pd.DataFrame([{"id": i, "label": classes.LABEL_IDS[c], "class": c, "score": s, "x0": 0.1, "y0": 0.1, "x1": 0.2, "y1": 0.2}
+                          for i, c, s in rows], columns=predict.DETECTION_COLUMNS)
+    return predict.Detections(table, list(ids))
+
+
+def _photos(folder, names, size=(96, 64)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.new("RGB", size, (120, 90, 60)).save(folder / name)
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# Counting from a detections table
+# --------------------------------------------------------------------------------------------
+def test_counts_at_a_threshold_and_per_class():
+    found = _detections([("1", "Amandina", 0.9), ("1", "Amandina", 0.55), ("1", "Arabia", 0.7), ("3", "Jelly White", 0.6)], ["1", "2", "3"])
+    counts = found.counts(0.6)
+    assert list(counts.columns) == NAMES and list(counts.index) == ["1", "2", "3"]
+    assert counts.loc["1", "Amandina"] == 1 and counts.loc["1", "Arabia"] == 1
+    assert counts.loc["2"].sum() == 0  # a photo without a detection is a row of zeros
+    assert counts.loc["3", "Jelly White"] == 1  # at the threshold counts (score ≥ threshold)
+    per_class = found.counts({**{n: 0.95 for n in NAMES}, "Amandina": 0.5})
+    assert per_class.loc["1", "Amandina"] == 2 and per_class.to_numpy().sum() == 2
+    assert found.counts(0.6, ids=["3", "1"]).index.tolist() == ["3", "1"]
+    with pytest.raises(ChocoError, match="no detections run"):
+        found.counts(0.6, ids=["4"])
+
+
+def test_detections_round_trip_keeps_photos_without_detections(tmp_path):
+    found = _detections([("2", "Comtesse", 0.8125), ("2", "Noblesse", 0.25)], ["1", "2", "3"])
+    path = found.save(tmp_path / "d.csv")
+    assert path.read_text().splitlines()[0] == ",".join(predict.DETECTION_COLUMNS)
+    again = predict.read_detections(path)
+    assert again.ids == ["1", "2", "3"] and len(again.table) == 2
+    pd.testing.assert_frame_equal(again.counts(0.3), found.counts(0.3))
+    (tmp_path / "bad.csv").write_text("id,score\n1,0.5\n")
+    with pytest.raises(ChocoError, match=r"bad.csv:1: not a detections table"):
+        predict.read_detections(tmp_path / "bad.csv")
+
+
+# --------------------------------------------------------------------------------------------
+# The threshold
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("f1, expected", [
+    ([0.1, 0.5, 0.3], 0.31),                         # one best
+    ([0.5, 0.5, 0.5, 0.2], 0.31),                    # a plateau of three: its middle
+    ([0.5, 0.5, 0.2, 0.5, 0.5, 0.5, 0.5], 0.34),     # two plateaus: the longer one's middle (0.33–0.36 → 0.34)
+    ([0.5, 0.2, 0.5], 0.30),                         # equally long: the earlier
+    ([0.2, 0.5, 0.5, 0.5, 0.5], 0.32),               # an even plateau: the lower middle
+])
+def test_plateau_middle(f1, expected):
+    sweep = pd.DataFrame({"threshold": np.round(0.30 + 0.01 * np.arange(len(f1)), 2), "f1": f1})
+    assert predict.plateau_middle(sweep) == pytest.approx(expected)
+
+
+def test_choose_threshold_against_hand_computed_f1():
+    # photo 1 holds 2 Amandina; photo 2 one Arabia. Scores: Amandina 0.95 and 0.65, a false Arabia
+    # at 0.5 on photo 1, the true Arabia at 0.8 on photo 2.
+    truth = pd.DataFrame(0, index=pd.Index(["1", "2"], name="id"), columns=NAMES)
+    truth.loc["1", "Amandina"], truth.loc["2", "Arabia"] = 2, 1
+    found = _detections([("1", "Amandina", 0.95), ("1", "Amandina", 0.65), ("1", "Arabia", 0.5), ("2", "Arabia", 0.8)], ["1", "2"])
+    choice = predict.choose_threshold(found, truth)
+    sweep = choice.sweep.set_index("threshold")["f1"]
+    # ≤ 0.50: photo 1 TP 2, FPN 1 → 0.8; photo 2 → 1: mean 0.9
+    assert sweep[0.30] == pytest.approx(0.9) and sweep[0.50] == pytest.approx(0.9)
+    # 0.51–0.65: both right → 1.0; 0.66–0.80: photo 1 loses one Amandina → (2/3 + 1) / 2
+    assert sweep[0.51] == sweep[0.65] == pytest.approx(1.0)
+    assert sweep[0.66] == pytest.approx((2 / 3 + 1) / 2)
+    assert choice.threshold == pytest.approx(0.58) and choice.f1 == pytest.approx(1.0)  # middle of 0.51–0.65
+    assert choice.seed_f1 == pytest.approx(1.0)
+    assert choice.seed_grid["threshold"].tolist() == list(predict.SEED_GRID)
+    assert choice.per_class_f1 == pytest.approx(1.0)
+    record = choice.as_dict()
+    assert record["seed_threshold"] == 0.6 and set(record["per_class_thresholds"]) == set(NAMES)
+
+
+def test_saved_threshold_is_what_predict_uses(tmp_path):
+    assert predict.read_threshold(tmp_path) is None
+    truth = pd.DataFrame(0, index=pd.Index(["1"], name="id"), columns=NAMES)
+    choice = predict.choose_threshold(_detections([], ["1"]), truth)
+    predict.save_threshold(tmp_path, choice)
+    assert predict.read_threshold(tmp_path) == choice.threshold
+    (tmp_path / "threshold.json").write_text("{}")
+    with pytest.raises(ChocoError, match="threshold.json: cannot read the threshold"):
+        predict.read_threshold(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# The submission
+# --------------------------------------------------------------------------------------------
+def _sample(path, ids):
+    path.write_text(",".join(classes.CSV_COLUMNS) + "\n" + "".join(f"{i}," + ",".join("0" * 13) + "\n" for i in ids))
+    return path
+
+
+def test_submission_has_the_sample_header_and_ids_sorted(tmp_path):
+    sample = _sample(tmp_path / "sample_submission.csv", ["10", "9", "100"])
+    found = _detections([("9", "Arabia", 0.9), ("100", "Triangolo", 0.9)], ["100", "10", "9"])
+    out = predict.write_submission(found.counts(0.5), tmp_path / "sub.csv", sample)
+    lines = out.read_text().splitlines()
+    assert lines[0] == ",".join(classes.CSV_COLUMNS)
+    assert [line.split(",")[0] for line in lines[1:]] == ["9", "10", "100"]  # by number, not as text
+    assert dataset.read_counts(out).loc["9", "Arabia"] == 1
+    with pytest.raises(ChocoError, match="1 id.* have no photo, first: 11"):
+        predict.write_submission(found.counts(0.5), tmp_path / "x.csv", _sample(tmp_path / "s2.csv", ["9", "10", "100", "11"]))
+    with pytest.raises(ChocoError, match="not in s3.csv, first: 9"):
+        predict.write_submission(found.counts(0.5), tmp_path / "x.csv", _sample(tmp_path / "s3.csv", ["10", "100"]))
+    assert not (tmp_path / "x.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Running a model over a folder
+# --------------------------------------------------------------------------------------------
+class _FixedModel(torch.nn.Module):
+    """Stands in for a detector: one Arabia box over the left half of every image, score 0.7."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.seen = []
+
+    def forward(self, images):
+        outputs = []
+        for image in images:
+            height, width = image.shape[-2:]
+            self.seen.append((height, width))
+            outputs.append({"boxes": torch.tensor([[0.0, 0.0, width / 2, height]]), "labels": torch.tensor([classes.LABEL_IDS["Arabia"]]),
+                            "scores": torch.tensor([0.7])})
+        return outputs
+
+
+def test_detect_normalises_boxes_and_names_photos_by_kaggle_id(tmp_path):
+    folder = _photos(tmp_path / "test", ["L1000757.JPG", "L1000758.jpg", "notes.txt"][:2], size=(300, 200))
+    (folder / "notes.txt").write_text("not a photo")
+    model = _FixedModel()
+    found = predict.detect(model, folder, max_side=150, batch_size=2)
+    assert found.ids == ["1000757", "1000758"] and model.seen == [(100, 150), (100, 150)]  # decoded at the model's size
+    assert found.table[["x0", "y0", "x1", "y1"]].to_numpy().tolist() == [[0, 0, 0.5, 1]] * 2
+    assert found.counts(0.6)["Arabia"].tolist() == [1, 1] and found.counts(0.75).to_numpy().sum() == 0
+    assert found.images_per_s > 0
+
+
+def test_detect_refuses_an_empty_folder_and_a_corrupt_photo(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ChocoError, match="no photos"):
+        predict.detect(_FixedModel(), tmp_path / "empty", 100)
+    folder = _photos(tmp_path / "photos", ["L1.jpg"])
+    (folder / "L2.jpg").write_bytes((folder / "L1.jpg").read_bytes()[:100])  # truncated
+    with pytest.raises(ChocoError, match="L2.jpg: cannot decode photo"):
+        predict.detect(_FixedModel(), folder, 100)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tiny_split, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_model")
+    detector, config = train.configs_for(profiles.get("tiny"), 0, min_size=128, max_size=192, epochs=1, steps_per_epoch=2)
+    return train.train(tiny_split / "train", tiny_split / "val", out, detector, config).best_checkpoint
+
+
+def test_predict_command_writes_the_submission_and_the_raw_detections(tiny_checkpoint, tiny_source, tmp_path):
+    out = tmp_path / "sub.csv"
+    result = run_cli("predict", "--weights", tiny_checkpoint, "--images", tiny_source / "test", "--out", out, "--threshold", "0.05")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert last_line(result.stdout) == str(out)
+    submission = dataset.read_counts(out)
+    assert list(submission.index) == list(dataset.read_counts(tiny_source / "sample_submission.csv").index)
+    detections = predict.read_detections(tmp_path / "sub_detections.csv")
+    assert sorted(detections.ids) == sorted(submission.index)
+    pd.testing.assert_frame_equal(detections.counts(0.05).loc[submission.index], submission, check_names=False)
+    score = run_cli("score", "--truth", tiny_source / "test_truth.csv", "--submission", out)
+    assert 0.0 <= float(last_line(score.stdout)) <= 1.0
+
+
+def test_predict_command_errors(tiny_checkpoint, tiny_source, tmp_path):
+    assert_user_error(run_cli("predict", "--weights", tmp_path / "none.pt", "--images", tiny_source / "test", "--out", tmp_path / "s.csv"),
+                      "none.pt", "checkpoint not found")
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    assert_user_error(run_cli("predict", "--weights", tmp_path / "broken.pt", "--images", tiny_source / "test", "--out", tmp_path / "s.csv"),
+                      "broken.pt", "cannot read checkpoint")
+    assert_user_error(run_cli("predict", "--weights", tiny_checkpoint, "--images", tiny_source / "test", "--out", tmp_path / "s.csv",
+                              "--threshold", "1.5"), "threshold 1.5")
+    assert not (tmp_path / "s.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# mAP (torchmetrics / pycocotools)
+# --------------------------------------------------------------------------------------------
+def _truth_boxes():
+    return pd.DataFrame({"id": ["1", "1", "2"], "cls": [0, 1, 0], "cx": [0.2, 0.6, 0.5], "cy": [0.2, 0.6, 0.5],
+                         "w": [0.1, 0.2, 0.2], "h": [0.1, 0.2, 0.2]})
+
+
+def _boxes_as_detections(truth, shift=0.0):
+    return pd.DataFrame({"id": truth["id"], "label": truth["cls"] + 1, "score": np.linspace(0.9, 0.6, len(truth)),
+                         "x0": truth["cx"] - truth["w"] / 2 + shift, "y0": truth["cy"] - truth["h"] / 2,
+                         "x1": truth["cx"] + truth["w"] / 2 + shift, "y1": truth["cy"] + truth["h"] / 2})
+
+
+def test_map_is_one_for_perfect_boxes_and_drops_for_loose_ones():
+    truth = _truth_boxes()
+    summary, table = metric.detection_map(_boxes_as_detections(truth), truth, ["1", "2", "3"])
+    assert summary == {"map": pytest.approx(1.0), "map_50": pytest.approx(1.0)}
+    assert table.set_index("class").loc["Jelly White", "true_boxes"] == 2
+    assert np.isnan(table.set_index("class").loc["Arabia", "ap"])  # no true box: no AP, not 0
+    # one box 0.2 wide, shifted by 0.02: IoU = (0.18·0.2)/(0.22·0.2) = 0.818, a hit at the IoU
+    # thresholds 0.50, 0.55, …, 0.80 (7 of 10) and a miss above
+    one = truth.iloc[[2]]
+    summary, _ = metric.detection_map(_boxes_as_detections(one, shift=0.02), one, ["2"])
+    assert summary["map_50"] == pytest.approx(1.0) and summary["map"] == pytest.approx(0.7)
