@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from chocolib import models, profiles, train
+from chocolib import dataset, models, profiles, train
 from chocolib.errors import ChocoError
 
 from conftest import assert_user_error, last_line, run_cli
@@ -73,6 +73,8 @@ def test_history_columns_checkpoints_and_load(tiny_split, tmp_path):
     assert row["val_loss"] == pytest.approx(weighted, rel=1e-5) and 0 <= row["val_f1"] <= 1
     assert summary.best_epoch == 1 and (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
     assert train.read_config(tmp_path)["steps_per_epoch"] == 2
+    first_image = sorted((tiny_split / "train" / "images").iterdir())[0]
+    assert train.read_config(tmp_path)["image_side"] == max(dataset.photo_size(first_image))  # predict decodes test photos at it
     model, loaded = models.load_detector(tmp_path / "best.pt")
     assert loaded.min_size == 128 and not model.training
 
