@@ -1,0 +1,119 @@
+"""YOLO12s for the 13 chocolates: Ultralytics' architecture and loss, nothing else of Ultralytics.
+
+The seed was allowed to import YOLO12's architecture only, so it had neither loss outputs nor a
+training pipeline. Here the model is built from Ultralytics' own YAML (``yolo12s.yaml``: the
+``s`` scale of ``yolo12.yaml``) with 13 classes and random weights, and its loss is Ultralytics'
+own ``v8DetectionLoss`` on that model (box IoU, class BCE, distribution focal loss), so the three
+components exist and can be logged. Training, data and decoding are chocolib's.
+
+Ultralytics is imported with its network features off: no settings sync, no update checks, no
+font or weight downloads (``YOLO_OFFLINE``), and its settings file goes to a temporary folder
+instead of the user's home (``YOLO_CONFIG_DIR``), so that importing it writes and prints nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from chocolib import classes
+
+#: Ultralytics' default loss gains (its ``default.yaml``: box 7.5, cls 0.5, dfl 1.5)
+LOSS_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
+LOSS_NAMES = ("box_loss", "cls_loss", "dfl_loss")
+
+_ENVIRONMENT = {
+    "YOLO_OFFLINE": "1",          # is_online() answers False without a DNS query
+    "YOLO_VERBOSE": "False",      # no banners or settings messages on import
+    "YOLO_AUTOINSTALL": "False",  # never pip-installs a missing package at run time
+}
+
+
+def ultralytics():
+    """Import Ultralytics offline and silent (see the module's docstring); returns the module."""
+    for key, value in _ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "chocolib-ultralytics"))
+    import ultralytics as package
+    from ultralytics.utils import SETTINGS
+
+    if SETTINGS.get("sync"):
+        SETTINGS.update({"sync": False})  # no analytics or crash reports, even if the environment was set before us
+    return package
+
+
+@dataclass(frozen=True)
+class YoloConfig:
+    """What defines the model: its scale, input side and post-processing."""
+
+    scale: str = "s"              # n, s, m, l, x of yolo12.yaml; the seed used s
+    image_size: int = 640         # square input, a multiple of the largest stride (32)
+    score_thresh: float = 0.05    # raw detections kept from this class score (counts use their own threshold)
+    nms_iou: float = 0.5
+    max_detections: int = 100
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_yolo12(config: YoloConfig = YoloConfig()):
+    """YOLO12 (``config.scale``) from Ultralytics' YAML with 13 classes and random weights.
+
+    The model carries the loss gains Ultralytics' criterion reads (``model.args``).
+    """
+    from types import SimpleNamespace
+
+    ultralytics()
+    from ultralytics.nn.tasks import DetectionModel
+
+    if config.image_size % 32:
+        raise ValueError(f"image_size must be a multiple of 32, not {config.image_size}")
+    model = DetectionModel(f"yolo12{config.scale}.yaml", ch=3, nc=classes.NUM_CLASSES, verbose=False)
+    model.names = dict(enumerate(classes.KAGGLE_NAMES))
+    model.args = SimpleNamespace(**LOSS_GAINS)
+    return model
+
+
+def loss(model, images, targets) -> tuple:
+    """Ultralytics' detection loss for a batch: (the sum to back-propagate, {component: value}).
+
+    `images`: a float tensor (B, 3, S, S) in [0, 1]; `targets`: one dict per image with ``boxes``
+    (XYXY pixels of the S × S image) and ``labels`` (model label ids 1–13, as for the Faster R-CNN).
+    The returned sum is Ultralytics' (components × gains × batch size), so gradients match its trainer.
+    """
+    import torch
+
+    size = images.shape[-1]
+    batch_idx, cls, boxes = [], [], []
+    for index, target in enumerate(targets):
+        xyxy = target["boxes"].to(images.device, torch.float32).reshape(-1, 4)
+        xywh = torch.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2,
+                            xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], dim=1) / size
+        boxes.append(xywh)
+        cls.append(target["labels"].to(images.device, torch.float32).reshape(-1, 1) - 1)  # YOLO classes start at 0
+        batch_idx.append(torch.full((len(xyxy),), index, dtype=torch.float32, device=images.device))
+    batch = {"img": images, "batch_idx": torch.cat(batch_idx), "cls": torch.cat(cls), "bboxes": torch.cat(boxes)}
+    total, items = model.loss(batch)
+    values = items.values() if isinstance(items, dict) else items
+    return total.sum(), dict(zip(LOSS_NAMES, (float(v) for v in values)))
+
+
+def decode(raw, config: YoloConfig = YoloConfig()) -> list[dict]:
+    """Detections from the eval-mode output (B, 4 + 13, anchors: centre x, y, w, h in pixels, then
+    class probabilities): per anchor its best class, score ≥ ``score_thresh``, class-wise NMS
+    (torchvision ``batched_nms``), at most ``max_detections``; boxes XYXY, labels 1–13."""
+    import torch
+    from torchvision.ops import batched_nms, box_convert
+
+    prediction = raw[0] if isinstance(raw, (tuple, list)) else raw
+    outputs = []
+    for per_image in prediction:
+        boxes = box_convert(per_image[:4].T, "cxcywh", "xyxy")
+        scores, labels = per_image[4:].T.max(dim=1)
+        keep = scores >= config.score_thresh
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        kept = batched_nms(boxes, scores, labels, config.nms_iou)[: config.max_detections]
+        outputs.append({"boxes": boxes[kept], "scores": scores[kept], "labels": labels[kept].to(torch.int64) + 1})
+    return outputs
