@@ -90,11 +90,7 @@ class Detections:
         unknown = sorted(set(ids) - set(self.ids))
         if unknown:
             raise ChocoError(f"{len(unknown)} id(s) have no detections run, first: {unknown[0]}")
-        table = pd.crosstab(kept["id"], kept["class"]) if len(kept) else pd.DataFrame()
-        table = table.reindex(index=ids, columns=list(classes.KAGGLE_NAMES), fill_value=0).fillna(0).astype("int64")
-        table.index.name = "id"
-        table.columns.name = None
-        return table
+        return _count_table(kept, ids)
 
     def save(self, path: str | Path) -> Path:
         """As CSV, written atomically; photos without a detection keep a row with their id only."""
@@ -168,11 +164,15 @@ def detect(model, folder: str | Path, max_side: int | None, batch_size: int = 4,
 # --------------------------------------------------------------------------------------------
 # Choosing the threshold on validation
 # --------------------------------------------------------------------------------------------
+def f1_at(detections: Detections, truth: pd.DataFrame, threshold) -> float:
+    """The course metric on `truth`'s photos (indexed by id) of the counts at `threshold` (one
+    number or a mapping class name → threshold)."""
+    return metric.mean_count_f1(truth.to_numpy(), detections.counts(threshold, truth.index).to_numpy())
+
+
 def threshold_sweep(detections: Detections, truth: pd.DataFrame, thresholds=SWEEP) -> pd.DataFrame:
-    """The course metric on `truth`'s photos (indexed by id) at each threshold: columns threshold, f1."""
-    true = truth.to_numpy()
-    return pd.DataFrame([{"threshold": float(t), "f1": metric.mean_count_f1(true, detections.counts(t, truth.index).to_numpy())}
-                         for t in thresholds])
+    """The course metric on `truth`'s photos at each threshold: columns threshold, f1."""
+    return pd.DataFrame([{"threshold": float(t), "f1": f1_at(detections, truth, t)} for t in thresholds])
 
 
 def plateau_middle(sweep: pd.DataFrame, column: str = "f1") -> float:
@@ -195,10 +195,8 @@ def per_class_thresholds(detections: Detections, truth: pd.DataFrame, start: flo
     """One threshold per class by one pass of coordinate ascent: each class in Kaggle order sweeps
     its own threshold with the others held (at `start`, or at their chosen value once chosen)."""
     chosen = {name: float(start) for name in classes.KAGGLE_NAMES}
-    true = truth.to_numpy()
     for name in classes.KAGGLE_NAMES:
-        trial = [{"threshold": float(t), "f1": metric.mean_count_f1(true, detections.counts({**chosen, name: float(t)}, truth.index).to_numpy())}
-                 for t in thresholds]
+        trial = [{"threshold": float(t), "f1": f1_at(detections, truth, {**chosen, name: float(t)})} for t in thresholds]
         chosen[name] = plateau_middle(pd.DataFrame(trial))
     return chosen
 
@@ -227,15 +225,19 @@ def choose_threshold(detections: Detections, truth: pd.DataFrame) -> ThresholdCh
     sweep = threshold_sweep(detections, truth)
     chosen = plateau_middle(sweep)
     per_class = per_class_thresholds(detections, truth, chosen)
-    true = truth.to_numpy()
-    f1_at = lambda threshold: metric.mean_count_f1(true, detections.counts(threshold, truth.index).to_numpy())  # noqa: E731
-    return ThresholdChoice(sweep, chosen, f1_at(chosen), f1_at(SEED_THRESHOLD), threshold_sweep(detections, truth, SEED_GRID),
-                           per_class, f1_at(per_class))
+    return ThresholdChoice(sweep, chosen, f1_at(detections, truth, chosen), f1_at(detections, truth, SEED_THRESHOLD),
+                           threshold_sweep(detections, truth, SEED_GRID), per_class, f1_at(detections, truth, per_class))
 
 
 def true_counts(labels: pd.DataFrame, ids) -> pd.DataFrame:
     """Counts per photo and Kaggle class of a labels table (`annotations.read_labels`), rows in `ids` order."""
-    table = pd.crosstab(labels["id"], labels["class"]) if len(labels) else pd.DataFrame()
+    return _count_table(labels, ids)
+
+
+def _count_table(rows: pd.DataFrame, ids) -> pd.DataFrame:
+    """Rows with ``id`` and ``class`` (Kaggle name) → counts, one row per id in `ids` order (zeros
+    for an id without rows), one column per Kaggle class in Kaggle order."""
+    table = pd.crosstab(rows["id"], rows["class"]) if len(rows) else pd.DataFrame()
     table = table.reindex(index=list(ids), columns=list(classes.KAGGLE_NAMES), fill_value=0).fillna(0).astype("int64")
     table.index.name = "id"
     table.columns.name = None
