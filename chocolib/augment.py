@@ -122,7 +122,8 @@ def stratified_split(presence: dict[str, np.ndarray], val_fraction: float, seed:
 # One photo → its versions (runs in worker processes)
 # --------------------------------------------------------------------------------------------
 def build_transform(params: AugmentParams, height: int, width: int):
-    """The seed's geometric and photometric chain for an image of (height, width), same size out.
+    """The seed's geometric and photometric chain, out at (height, width): the input's own size
+    for notebook 02's versions, the network's input for YOLO12's online draws (`chocolib.train_yolo`).
 
     Clamping and SanitizeBoundingBoxes come after, in `sanitize`, which first measures how much of
     each object is left on real pixels.
@@ -182,6 +183,23 @@ def sanitize(sample: dict, params: AugmentParams) -> dict:
     return cleaned({"image": sample["image"], "boxes": kept, "labels": sample["labels"][keep]})
 
 
+def chain_input(pixels, pixel_boxes, labels) -> dict:
+    """What `build_transform` then `sanitize` take: a uint8 (3, H, W) image, its boxes (CXCYWH
+    pixels, clamped at each step as the seed's), the same boxes never clamped (`extent`), their
+    labels and the mask of the photo's own pixels (`valid`)."""
+    import torch
+    from torchvision import tv_tensors
+
+    height, width = pixels.shape[-2:]
+    return {
+        "image": tv_tensors.Image(pixels),
+        "boxes": tv_tensors.BoundingBoxes(pixel_boxes, format="CXCYWH", canvas_size=(height, width), clamping_mode="hard"),
+        "extent": tv_tensors.BoundingBoxes(pixel_boxes, format="CXCYWH", canvas_size=(height, width), clamping_mode=None),
+        "labels": labels,
+        "valid": tv_tensors.Mask(torch.ones((1, height, width), dtype=torch.uint8)),
+    }
+
+
 def version_seed(seed: int, stem: str, pass_index: int) -> int:
     """The torch seed of one version: independent of the order or process it is made in."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{stem}:{pass_index}".encode()).digest()[:8], "little") & (2**63 - 1)
@@ -210,24 +228,21 @@ def augment_photo(photo: Path, boxes: list[annotations.Box], stem: str, pass_ind
     seeded on its own, so any single version can be made again (`replay`).
     """
     import torch
-    from torchvision import tv_tensors
 
     image = dataset.read_photo(photo, params.work_side)
     width, height = image.size
-    pixels = tv_tensors.Image(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1))
+    pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
     normalised = torch.tensor([[b.cx, b.cy, b.w, b.h] for b in boxes], dtype=torch.float64).reshape(-1, 4)
     pixel_boxes = (normalised * torch.tensor([width, height, width, height])).float()
-    box_tensor = tv_tensors.BoundingBoxes(pixel_boxes, format="CXCYWH", canvas_size=(height, width), clamping_mode="hard")
-    extent = tv_tensors.BoundingBoxes(pixel_boxes, format="CXCYWH", canvas_size=(height, width), clamping_mode=None)
-    labels = torch.tensor([b.cls for b in boxes], dtype=torch.int64)
+    sample = chain_input(pixels, pixel_boxes, torch.tensor([b.cls for b in boxes], dtype=torch.int64))
     transform = build_transform(params, height, width)
-    valid = tv_tensors.Mask(torch.ones((1, height, width), dtype=torch.uint8))  # 1 where the photo's pixels are
     for pass_index in pass_indices:
         if pass_index == 0:
-            yield 0, _jpeg(pixels, params.jpeg_quality), _yolo_text(labels, box_tensor, height, width), len(boxes), len(boxes)
+            text = _yolo_text(sample["labels"], sample["boxes"], height, width)
+            yield 0, _jpeg(sample["image"], params.jpeg_quality), text, len(boxes), len(boxes)
             continue
         torch.manual_seed(version_seed(params.seed, stem, pass_index))
-        out = sanitize(transform({"image": pixels, "boxes": box_tensor, "extent": extent, "labels": labels, "valid": valid}), params)
+        out = sanitize(transform(sample), params)
         h, w = out["image"].shape[-2:]
         yield pass_index, _jpeg(out["image"], params.jpeg_quality), _yolo_text(out["labels"], out["boxes"], h, w), len(boxes), len(out["labels"])
 

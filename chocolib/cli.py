@@ -47,11 +47,22 @@ def _check(args) -> str:
 def _train(args) -> str:
     from chocolib import profiles, train
 
-    detector, config = train.configs_for(
-        profiles.get(args.profile), args.seed, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-        steps_per_epoch=args.steps_per_epoch, min_size=args.min_size, max_size=args.max_size, monitor=args.monitor,
-        pretrained=args.pretrained, device=args.device, workers=args.workers)
-    summary = train.train(args.data / "train", args.data / "val", args.out, detector, config)
+    common = dict(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
+                  monitor=args.monitor, device=args.device, workers=args.workers)
+    if args.model == "yolo12":
+        from chocolib import train_yolo
+
+        given = [flag for flag, value in (("--min-size", args.min_size), ("--max-size", args.max_size)) if value is not None]
+        if given or args.pretrained != "auto":
+            raise ChocoError(f"{', '.join(given) or '--pretrained'}: a Faster R-CNN setting; YOLO12 takes --image-size (and starts from random weights)")
+        model, config = train_yolo.configs_for(profiles.get(args.profile), args.seed, image_size=args.image_size, **common)
+        summary = train_yolo.train_yolo(args.data, args.out, model, config)
+    else:
+        if args.image_size is not None:
+            raise ChocoError("--image-size is YOLO12's setting; the Faster R-CNN takes --min-size and --max-size")
+        detector, config = train.configs_for(profiles.get(args.profile), args.seed, min_size=args.min_size, max_size=args.max_size,
+                                             pretrained=args.pretrained, **common)
+        summary = train.train(args.data / "train", args.data / "val", args.out, detector, config)
     print(summary.line(), file=sys.stderr)
     return str(summary.best_checkpoint)
 
@@ -107,9 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=_augment)
 
-    p = sub.add_parser("train", help="train (or resume) the Faster R-CNN on an augmented split; prints the best checkpoint")
+    p = sub.add_parser("train", help="train (or resume) the Faster R-CNN or YOLO12s on an augmented split; prints the best checkpoint")
     p.add_argument("--data", required=True, type=Path, help="folder written by augment (train/ and val/ inside)")
     p.add_argument("--out", required=True, type=Path, help="folder for best.pt, last.pt, history.csv (a rerun resumes)")
+    p.add_argument("--model", default="faster_rcnn", choices=["faster_rcnn", "yolo12"],
+                   help="faster_rcnn (notebook 04, the default) or yolo12 (notebook 03: YOLO12s from Ultralytics' YAML, chocolib's loop)")
     p.add_argument("--profile", default="tiny", choices=["tiny", "cpu", "full"], help="settings to start from (chocolib/profiles.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None)
@@ -118,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--min-size", type=int, default=None, help="shorter side of the model's input, in pixels")
     p.add_argument("--max-size", type=int, default=None, help="longer side at most, in pixels")
+    p.add_argument("--image-size", type=int, default=None, help="YOLO12: side of the square input, a multiple of 32")
     p.add_argument("--monitor", choices=["val_loss", "val_f1"], default=None, help="what picks the best epoch")
     p.add_argument("--pretrained", choices=["auto", "coco", "none"], default="auto",
                    help="auto: COCO weights if they can be downloaded, else random initialisation")

@@ -302,7 +302,8 @@ def predict(weights: str | Path, images: str | Path, out: str | Path, threshold:
         raise ChocoError(f"threshold {threshold} is not a score between 0 and 1")
     if sample_submission is None and (images.parent / "sample_submission.csv").is_file():
         sample_submission = images.parent / "sample_submission.csv"  # the Kaggle layout: test/ beside it
-    model, config = models.load_detector(weights, models.select_device(device))
-    found = detect(model, images, work_side or working_side(weights, config.max_size), batch_size)
+    model, config = models.load_model(weights, models.select_device(device))
+    default_side = getattr(config, "max_size", None) or config.image_size
+    found = detect(model, images, work_side or working_side(weights, default_side), batch_size)
     found.save(out.with_name(f"{out.stem}_detections.csv"))
     return write_submission(found.counts(threshold), out, sample_submission)

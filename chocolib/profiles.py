@@ -41,6 +41,12 @@ class Profile:
     batch_size: int
     steps_per_epoch: int | None
     monitor: str
+    #: notebook 03: YOLO12s's square input side, epochs (at most), batch size and steps per epoch
+    #: (patience and monitor are notebook 04's)
+    yolo_image_size: int
+    yolo_epochs: int
+    yolo_batch_size: int
+    yolo_steps_per_epoch: int | None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +64,7 @@ PROFILES: dict[str, Profile] = {
         work_side=384,
         min_size=256, max_size=384, roi_samples=128,
         epochs=2, patience=10, batch_size=2, steps_per_epoch=None, monitor="val_loss",
+        yolo_image_size=256, yolo_epochs=2, yolo_batch_size=2, yolo_steps_per_epoch=None,
     ),
     "cpu": Profile(
         name="cpu",
@@ -71,6 +78,9 @@ PROFILES: dict[str, Profile] = {
         # chosen for ~60 min on 2 cores: see README "Training on the CPU" for the measurements
         min_size=384, max_size=576, roi_samples=128,
         epochs=20, patience=10, batch_size=4, steps_per_epoch=100, monitor="val_loss",
+        # 416: chocolates of the 800-px photos letterboxed to ~40–55 px, as the Faster R-CNN's 384/576
+        # input sees them; 20 × 50 × 4 = 4 000 draws, ~20 min on 2 cores (README "YOLO12s on the CPU")
+        yolo_image_size=416, yolo_epochs=20, yolo_batch_size=4, yolo_steps_per_epoch=50,
     ),
     "full": Profile(
         name="full",
@@ -83,6 +93,9 @@ PROFILES: dict[str, Profile] = {
         work_side=1333,  # the seed's largest input side
         min_size=800, max_size=1333, roi_samples=512,
         epochs=100, patience=10, batch_size=4, steps_per_epoch=None, monitor="val_loss",
+        # the seed's 640 × 640; 50 × 16 = 800 draws an epoch, about the 11 versions of each of the
+        # 72 training photos that an epoch of notebook 04 sees
+        yolo_image_size=640, yolo_epochs=100, yolo_batch_size=16, yolo_steps_per_epoch=50,
     ),
 }
 

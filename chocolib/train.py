@@ -164,12 +164,14 @@ def build_optimizer(model, config: TrainConfig, total_steps: int):
     return optimizer, scheduler
 
 
-def planned_learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
-    """The learning rate of every step of a full-length run (what OneCycleLR will do)."""
+def planned_learning_rates(config: TrainConfig, steps_per_epoch: int, build=build_optimizer) -> np.ndarray:
+    """The learning rate of every step of a full-length run: what the scheduler that
+    `build(model, config, total_steps)` returns will do (OneCycleLR here; `chocolib.train_yolo`'s
+    warm-up and cosine)."""
     import torch
 
     total = config.epochs * steps_per_epoch
-    optimizer, scheduler = build_optimizer(torch.nn.Linear(1, 1), config, total)
+    optimizer, scheduler = build(torch.nn.Linear(1, 1), config, total)
     rates = []
     for _ in range(total):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -209,7 +211,7 @@ def true_counts(targets) -> np.ndarray:
     return np.stack([np.bincount(t["labels"].cpu().numpy() - 1, minlength=NUM_CLASSES) for t in targets]).reshape(-1, NUM_CLASSES)
 
 
-def _to_device(images, targets, device):
+def to_device(images, targets, device):
     non_blocking = device.type == "cuda"
     images = [image.to(device, non_blocking=non_blocking) for image in images]
     targets = [{k: (v.to(device, non_blocking=non_blocking) if hasattr(v, "to") else v) for k, v in t.items()} for t in targets]
@@ -227,7 +229,7 @@ def evaluate(model, loader, device, config: TrainConfig, epoch: int) -> dict:
         torch.manual_seed(epoch_seed(config.seed, epoch, "validation"))  # the RPN/RoI sampling of the losses
         with torch.inference_mode():
             for images, targets in loader:
-                images, targets = _to_device(images, targets, device)
+                images, targets = to_device(images, targets, device)
                 _loss_mode(model)
                 loss_dict = model(images, targets)
                 for name in LOSS_NAMES:
@@ -253,7 +255,7 @@ def epoch_order(n_images: int, wanted: int, seed: int, epoch: int) -> list[int]:
     return order[:wanted]
 
 
-def _fingerprint(*folders: Path) -> str:
+def data_fingerprint(*folders: Path) -> str:
     digest = hashlib.sha256()
     for folder in folders:
         for path in sorted(folder.rglob("*")):
@@ -274,7 +276,7 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def _load_last(out: Path, key: dict):
+def load_last(out: Path, key: dict):
     import torch
 
     path = out / "last.pt"
@@ -307,6 +309,72 @@ def _better(value: float, best: float | None, monitor: str) -> bool:
     return value < best if monitor == "val_loss" else value > best
 
 
+@dataclass
+class Progress:
+    """Where a run stands: its history and the early-stopping state (saved in ``last.pt``)."""
+
+    history: list[dict] = field(default_factory=list)
+    best_value: float | None = None
+    best_epoch: int = 0
+    stale: int = 0
+    finished: bool = False
+    stopped_early: bool = False
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    def as_state(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Progress":
+        return cls(**{name: state[name] for name in cls.__dataclass_fields__})
+
+    def summary(self, out: Path, monitor: str, weights_used: str, resumed_from: int, seconds: float, skipped: bool = False) -> "TrainSummary":
+        summary = TrainSummary(out, history_frame(self.history), self.best_epoch, monitor, self.stopped_early, weights_used,
+                               resumed_from, seconds, skipped)
+        if not skipped:
+            log.info("train: %s (%d epochs in this call, %.0f s)", summary.line(), self.epochs_done - resumed_from, seconds)
+        return summary
+
+
+def restore(state: dict, model, optimizer, scheduler, scaler=None) -> Progress:
+    """Load a ``last.pt`` state into the model, optimiser, scheduler and AMP scaler; its progress."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    return Progress.from_state(state)
+
+
+def end_epoch(out: Path, progress: Progress, row: dict, config, best: dict, last: dict) -> bool:
+    """Record an epoch's `row`: early stopping, the log line, ``best.pt`` when it is the best so far
+    (`best`: what inference needs), ``last.pt`` (`last`: what resuming needs, with the progress) and
+    ``history.csv``. `config` has epochs, patience and monitor. Returns whether the run stops early."""
+    epoch, value = row["epoch"], row[config.monitor]
+    improved = _better(value, progress.best_value, config.monitor)
+    if improved:
+        progress.best_value, progress.best_epoch, progress.stale = value, epoch, 0
+    else:
+        progress.stale += 1
+    progress.history.append(row)
+    progress.stopped_early = progress.stale >= config.patience
+    progress.finished = progress.stopped_early or epoch == config.epochs
+    log.info("epoch %d/%d: train_loss %.4f val_loss %.4f val_f1 %.4f lr %.2e %.1f s (%.2f img/s)%s", epoch, config.epochs,
+             row["train_loss"], row["val_loss"], row["val_f1"], row["lr"], row["seconds"], row["images_per_s"],
+             "  * best" if improved else "")
+    # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt the same
+    if improved:
+        _save(out / "best.pt", {**best, "epoch": epoch, "monitor": config.monitor, "value": value})
+    _save(out / "last.pt", {**last, **progress.as_state()})
+    fileio.write_text(out / "history.csv", history_frame(progress.history).to_csv(index=False, float_format="%.8g"))
+    if progress.stopped_early:
+        log.info("train: no better %s for %d epochs: stopping early after epoch %d", config.monitor, config.patience, epoch)
+    return progress.stopped_early
+
+
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
@@ -330,16 +398,15 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     # one pass over the images (the last batch may be smaller), or exactly steps × batch images
     images_per_epoch = len(train_set) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
-    key = _run_key(detector, config, _fingerprint(train_dir, val_dir))
+    key = _run_key(detector, config, data_fingerprint(train_dir, val_dir))
     out.mkdir(parents=True, exist_ok=True)
-    state = _load_last(out, key)
+    state = load_last(out, key)
 
     started = time.perf_counter()
     if state is not None and state["finished"]:
-        history = history_frame(state["history"])
-        log.info("train: %s already holds this finished run (%d epochs): nothing to do", out, len(history))
-        return TrainSummary(out, history, state["best_epoch"], config.monitor, state["stopped_early"],
-                            state["weights_used"], len(history), 0.0, skipped=True)
+        progress = Progress.from_state(state)
+        log.info("train: %s already holds this finished run (%d epochs): nothing to do", out, progress.epochs_done)
+        return progress.summary(out, config.monitor, state["weights_used"], progress.epochs_done, 0.0, skipped=True)
 
     device = models.select_device(config.device)
     use_amp = config.amp and device.type == "cuda"
@@ -348,20 +415,14 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     model.to(device)
     optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    history: list[dict] = []
-    best_value, best_epoch, stale = None, 0, 0
+    progress = Progress()
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history, weights_used = state["history"], state["weights_used"]
-        best_value, best_epoch, stale = state["best_value"], state["best_epoch"], state["stale"]
-        log.info("train: resuming %s after epoch %d of %d", out, len(history), config.epochs)
+        progress = restore(state, model, optimizer, scheduler, scaler)
+        weights_used = state["weights_used"]
+        log.info("train: resuming %s after epoch %d of %d", out, progress.epochs_done, config.epochs)
     else:
         log.info("train: %s", models.describe(model))
-    resumed_from = len(history)
+    resumed_from = progress.epochs_done
     fileio.write_json(out / "config.json", {**key, "device": str(device), "amp": use_amp, "weights_used": weights_used,
                                             "train_images": len(train_set), "val_images": len(val_set), "steps_per_epoch": steps,
                                             "image_side": max(dataset.photo_size(train_set.items[0][0]))})
@@ -371,9 +432,8 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
                           pin_memory=device.type == "cuda")
     val_loader = DataLoader(val_set, shuffle=False, **loader_options)
     last_epoch = min(config.epochs, stop_after_epochs or config.epochs)
-    stopped_early = False
 
-    for epoch in range(len(history) + 1, last_epoch + 1):
+    for epoch in range(progress.epochs_done + 1, last_epoch + 1):
         order = epoch_order(len(train_set), images_per_epoch, config.seed, epoch)
         loader = DataLoader(torch.utils.data.Subset(train_set, order), shuffle=False, **loader_options)
         torch.manual_seed(epoch_seed(config.seed, epoch, "train"))
@@ -382,7 +442,7 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
         weighted_sum, seen, t0 = 0.0, 0, time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, mininterval=1.0)
         for step, (images, targets) in enumerate(bar):
-            images, targets = _to_device(images, targets, device)
+            images, targets = to_device(images, targets, device)
             with torch.autocast(device.type, enabled=use_amp):
                 loss_dict = model(images, targets)
                 loss = weighted_loss(loss_dict, config.loss_weights)
@@ -413,37 +473,14 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
         row.update(evaluate(model, val_loader, device, config, epoch))
         row.update(lr=last_lr, seconds=time.perf_counter() - t0, images_per_s=seen / train_seconds)
 
-        value = row[config.monitor]
-        improved = _better(value, best_value, config.monitor)
-        if improved:
-            best_value, best_epoch, stale = value, epoch, 0
-        else:
-            stale += 1
-        history.append(row)
-        stopped_early = stale >= config.patience
-        finished = stopped_early or epoch == config.epochs
-        log.info("epoch %d/%d: train_loss %.4f val_loss %.4f val_f1 %.4f lr %.2e %.1f s (%.2f img/s)%s", epoch, config.epochs,
-                 row["train_loss"], row["val_loss"], row["val_f1"], row["lr"], row["seconds"], row["images_per_s"],
-                 "  * best" if improved else "")
-        # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt the same
-        if improved:
-            _save(out / "best.pt", {"detector": detector.as_dict(), "model": model.state_dict(), "epoch": epoch,
-                                    "monitor": config.monitor, "value": value, "weights_used": weights_used})
-        _save(out / "last.pt", {
-            "key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None, "history": history, "weights_used": weights_used,
-            "best_value": best_value, "best_epoch": best_epoch, "stale": stale, "finished": finished, "stopped_early": stopped_early,
-            "detector": detector.as_dict(),
-        })
-        fileio.write_text(out / "history.csv", history_frame(history).to_csv(index=False, float_format="%.8g"))
-        if stopped_early:
-            log.info("train: no better %s for %d epochs: stopping early after epoch %d", config.monitor, config.patience, epoch)
+        best = {"detector": detector.as_dict(), "model": model.state_dict(), "weights_used": weights_used}
+        last = {"key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None, "weights_used": weights_used,
+                "detector": detector.as_dict()}
+        if end_epoch(out, progress, row, config, best, last):
             break
 
-    summary = TrainSummary(out, history_frame(history), best_epoch, config.monitor, stopped_early, weights_used,
-                           resumed_from, time.perf_counter() - started)
-    log.info("train: %s (%d epochs in this call, %.0f s)", summary.line(), len(history) - resumed_from, summary.seconds)
-    return summary
+    return progress.summary(out, config.monitor, weights_used, resumed_from, time.perf_counter() - started)
 
 
 def read_config(out: str | Path) -> dict:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from chocolib import classes
+from chocolib.errors import ChocoError
 from chocolib.models import yolo12
 
 
@@ -100,5 +101,5 @@ def test_decode_keeps_the_best_class_and_suppresses_overlaps():
 
 
 def test_bad_image_size():
-    with pytest.raises(ValueError, match="multiple of 32"):
-        yolo12.build_yolo12(yolo12.YoloConfig(image_size=100))
+    with pytest.raises(ChocoError, match="multiple of 32"):
+        yolo12.YoloConfig(image_size=100)

@@ -119,8 +119,9 @@ def select_device(requested: str = "auto"):
     return torch.device(requested)
 
 
-def load_detector(checkpoint, device="cpu"):
-    """The model saved in a checkpoint written by `chocolib.train` (best.pt or last.pt), in eval mode."""
+def read_checkpoint(checkpoint, required: tuple[str, ...], what: str) -> dict:
+    """The state saved in a chocolib checkpoint, with clear errors for a missing, truncated or
+    foreign file (`what` names the kind expected, e.g. "detector")."""
     import torch
 
     from pathlib import Path
@@ -132,9 +133,27 @@ def load_detector(checkpoint, device="cpu"):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or not a torch file
         raise ChocoError(f"cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", path) from None
-    if "detector" not in state or "model" not in state:
-        raise ChocoError("not a chocolib detector checkpoint (no 'detector' config / 'model' weights)", path)
+    if not isinstance(state, dict) or any(key not in state for key in required):
+        raise ChocoError(f"not a chocolib {what} checkpoint (no {' / '.join(repr(k) for k in required)})", path)
+    return state
+
+
+def load_detector(checkpoint, device="cpu"):
+    """The model saved in a checkpoint written by `chocolib.train` (best.pt or last.pt), in eval mode."""
+    state = read_checkpoint(checkpoint, ("detector", "model"), "detector")
     config = DetectorConfig(**{**state["detector"], "pretrained": "none"})  # the weights come from the file
     model, _ = build_detector(config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config
+
+
+def load_model(checkpoint, device="cpu"):
+    """Either model from its checkpoint (`chocolib.train`'s Faster R-CNN or `chocolib.train_yolo`'s
+    YOLO12, told apart by the settings saved with it), in eval mode, with those settings. Both take
+    a list of float images and return one dict of boxes, labels and scores per image."""
+    state = read_checkpoint(checkpoint, ("model",), "model")
+    if "yolo" in state:
+        from chocolib.models import yolo12
+
+        return yolo12.load_yolo(checkpoint, device)
+    return load_detector(checkpoint, device)

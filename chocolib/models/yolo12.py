@@ -18,7 +18,10 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+
 from chocolib import classes
+from chocolib.errors import ChocoError
 
 #: Ultralytics' default loss gains (its ``default.yaml``: box 7.5, cls 0.5, dfl 1.5)
 LOSS_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
@@ -54,6 +57,10 @@ class YoloConfig:
     nms_iou: float = 0.5
     max_detections: int = 100
 
+    def __post_init__(self):
+        if self.image_size < 32 or self.image_size % 32:
+            raise ChocoError(f"image_size must be a multiple of 32 (the largest stride), not {self.image_size}")
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -68,20 +75,20 @@ def build_yolo12(config: YoloConfig = YoloConfig()):
     ultralytics()
     from ultralytics.nn.tasks import DetectionModel
 
-    if config.image_size % 32:
-        raise ValueError(f"image_size must be a multiple of 32, not {config.image_size}")
     model = DetectionModel(f"yolo12{config.scale}.yaml", ch=3, nc=classes.NUM_CLASSES, verbose=False)
     model.names = dict(enumerate(classes.KAGGLE_NAMES))
     model.args = SimpleNamespace(**LOSS_GAINS)
     return model
 
 
-def loss(model, images, targets) -> tuple:
+def loss(model, images, targets, preds=None) -> tuple:
     """Ultralytics' detection loss for a batch: (the sum to back-propagate, {component: value}).
 
     `images`: a float tensor (B, 3, S, S) in [0, 1]; `targets`: one dict per image with ``boxes``
     (XYXY pixels of the S × S image) and ``labels`` (model label ids 1–13, as for the Faster R-CNN).
-    The returned sum is Ultralytics' (components × gains × batch size), so gradients match its trainer.
+    `preds`: the model's output for `images` when already computed (in eval mode, the loss comes
+    from the same forward pass as the detections). The returned sum is Ultralytics' (components ×
+    gains × batch size), so gradients match its trainer.
     """
     import torch
 
@@ -95,7 +102,7 @@ def loss(model, images, targets) -> tuple:
         cls.append(target["labels"].to(images.device, torch.float32).reshape(-1, 1) - 1)  # YOLO classes start at 0
         batch_idx.append(torch.full((len(xyxy),), index, dtype=torch.float32, device=images.device))
     batch = {"img": images, "batch_idx": torch.cat(batch_idx), "cls": torch.cat(cls), "bboxes": torch.cat(boxes)}
-    total, items = model.loss(batch)
+    total, items = model.loss(batch, preds)
     values = items.values() if isinstance(items, dict) else items
     return total.sum(), dict(zip(LOSS_NAMES, (float(v) for v in values)))
 
@@ -117,3 +124,78 @@ def decode(raw, config: YoloConfig = YoloConfig()) -> list[dict]:
         kept = batched_nms(boxes, scores, labels, config.nms_iou)[: config.max_detections]
         outputs.append({"boxes": boxes[kept], "scores": scores[kept], "labels": labels[kept].to(torch.int64) + 1})
     return outputs
+
+
+# --------------------------------------------------------------------------------------------
+# Letterboxing: any photo → the square input, and detections back to the photo
+# --------------------------------------------------------------------------------------------
+#: Ultralytics' letterbox grey, as a fraction of 255
+PAD_VALUE = 114 / 255
+
+
+def letterbox_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) of a picture scaled so that its longer side is `size` (its aspect kept)."""
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def letterbox(images, size: int):
+    """Float images (each (3, h, w) in [0, 1], any sizes) → a (B, 3, size, size) batch, each scaled
+    to `letterbox_shape` and padded right and bottom with grey; and each image's scale factor."""
+    import torch
+
+    batch = torch.full((len(images), 3, size, size), PAD_VALUE, dtype=images[0].dtype, device=images[0].device)
+    scales = []
+    for index, image in enumerate(images):
+        height, width = image.shape[-2:]
+        new_h, new_w = letterbox_shape(height, width, size)
+        resized = torch.nn.functional.interpolate(image[None], size=(new_h, new_w), mode="bilinear",
+                                                  antialias=True, align_corners=False)[0]
+        batch[index, :, :new_h, :new_w] = resized
+        scales.append(new_w / width)
+    return batch, torch.tensor(scales, dtype=torch.float32, device=images[0].device)
+
+
+def infer(model, images, config: YoloConfig):
+    """One eval-mode pass over float images of any sizes: (raw output, detections in each image's
+    pixels, the letterboxed batch, the scales). The raw output also gives the loss (`loss(preds=)`)."""
+    batch, scales = letterbox(images, config.image_size)
+    raw = model(batch)
+    detections = decode(raw, config)
+    for found, scale in zip(detections, scales):
+        found["boxes"] = found["boxes"] / scale
+    return raw, detections, batch, scales
+
+
+class YoloDetector(torch.nn.Module):
+    """YOLO12 behind the Faster R-CNN's interface: a list of float images in, one dict per image out
+    (``boxes`` XYXY in the image's pixels, ``labels`` 1–13, ``scores``), so that
+    `chocolib.predict.detect` runs either model."""
+
+    def __init__(self, model, config: YoloConfig):
+        super().__init__()
+        self.model, self.config = model, config
+
+    def forward(self, images):
+        return infer(self.model, list(images), self.config)[1]
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def describe(model, config: YoloConfig) -> str:
+    return (f"YOLO12{config.scale}: {count_parameters(model) / 1e6:.2f} M parameters, {classes.NUM_CLASSES} classes, "
+            f"input {config.image_size}×{config.image_size}, strides {', '.join(str(int(s)) for s in model.stride)}")
+
+
+def load_yolo(checkpoint, device="cpu"):
+    """The model saved in a checkpoint written by `chocolib.train_yolo` (best.pt or last.pt), in eval
+    mode, with its settings: (YoloDetector, YoloConfig)."""
+    from chocolib.models import read_checkpoint
+
+    state = read_checkpoint(checkpoint, ("yolo", "model"), "YOLO12")
+    config = YoloConfig(**state["yolo"])
+    model = build_yolo12(config)
+    model.load_state_dict(state["model"])
+    return YoloDetector(model, config).to(device).eval(), config

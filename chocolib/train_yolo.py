@@ -1,0 +1,352 @@
+"""Training YOLO12s with chocolib's own loop: the seed's abandoned attempt, with the loss it lacked.
+
+The seed could import Ultralytics' architecture only, so it had no loss outputs and no training
+pipeline. Here the model is `chocolib.models.yolo12` (Ultralytics' YAML and its own
+``v8DetectionLoss``), and everything else is this file, in the shape of `chocolib.train`:
+
+* data: the training photos of notebook 02's split (its ``split.json``; the originals, pass 0 of
+  ``train/``), each drawn anew every epoch through the seed's chain (RandomResizedCrop, flips,
+  rotation, brightness and contrast, Gaussian blur, SanitizeBoundingBoxes: notebook 02's settings
+  from its ``manifest.json``) straight to the network's input, letterboxed to S × S; one draw in
+  ``passes + 1`` is the photo unaltered, the mix of notebook 02's folder. A draw left without a
+  chocolate is drawn again (the seed's ``garbage.py`` removed such images), counted per epoch;
+* validation: notebook 02's ``val/`` photos letterboxed the same way, i.e. the photos the Faster
+  R-CNN is validated on; the three loss components and the count-F1 every epoch;
+* the seed's optimiser: SGD, momentum 0.9, lr 1e-3, weight decay 5e-4 (not on biases and
+  normalisation), linear warm-up then cosine annealing, per step; beyond the seed, gradients are
+  clipped at norm 10 as Ultralytics' trainer does, since the model starts from random weights;
+* checkpoints, resume, early stopping and history exactly as notebook 04's (`chocolib.train`'s
+  helpers): per-epoch seeds, so a run killed at any moment ends, once started again, as an
+  uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from chocolib import augment, dataset, fileio, metric, predict, train
+from chocolib.errors import ChocoError
+from chocolib.models import yolo12
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+#: draws of one photo before a draw left without a chocolate is kept anyway
+MAX_DRAWS = 10
+#: the warm-up starts at this fraction of `lr`
+WARMUP_START = 0.01
+
+
+@dataclass(frozen=True)
+class YoloTrainConfig:
+    epochs: int = 100
+    patience: int = 10
+    monitor: str = "val_loss"
+    batch_size: int = 16
+    #: optimiser steps per epoch; None: one draw of each training photo
+    steps_per_epoch: int | None = None
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 3
+    #: the cosine ends at `lr` × this
+    final_lr_fraction: float = 0.01
+    #: gradient norm clipping (Ultralytics' trainer: 10); None: off, as the seed
+    grad_clip: float | None = 10.0
+    #: score threshold for the validation count-F1 logged per epoch (as notebook 04's)
+    val_threshold: float = 0.6
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    workers: int | None = None
+
+    def __post_init__(self):
+        if self.monitor not in ("val_loss", "val_f1"):
+            raise ChocoError(f"monitor must be val_loss or val_f1, not {self.monitor!r}")
+        for name, value in (("epochs", self.epochs), ("batch_size", self.batch_size), ("patience", self.patience)):
+            if value < 1:
+                raise ChocoError(f"{name} must be at least 1, not {value}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ChocoError(f"steps_per_epoch must be at least 1, not {self.steps_per_epoch}")
+        if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs + (self.epochs == 1):
+            raise ChocoError(f"warmup_epochs must be between 0 and epochs - 1, not {self.warmup_epochs}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_RESUMABLE_CHANGES = ("device", "workers", "amp")
+
+
+def configs_for(profile, seed: int = 0, **overrides) -> tuple[yolo12.YoloConfig, YoloTrainConfig]:
+    """The model and training settings of a profile (`chocolib.profiles`), with overrides (None:
+    the profile's). The warm-up is 3 epochs (Ultralytics' default), fewer for short runs."""
+    model = dict(image_size=profile.yolo_image_size)
+    training = dict(epochs=profile.yolo_epochs, patience=profile.patience, batch_size=profile.yolo_batch_size,
+                    steps_per_epoch=profile.yolo_steps_per_epoch, monitor=profile.monitor, seed=seed,
+                    warmup_epochs=min(3, profile.yolo_epochs - 1))
+    model_fields, train_fields = set(yolo12.YoloConfig.__dataclass_fields__), set(YoloTrainConfig.__dataclass_fields__)
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name in model_fields:
+            model[name] = value
+        elif name in train_fields:
+            training[name] = value
+        else:
+            raise ChocoError(f"unknown YOLO12 training setting {name!r}")
+    return yolo12.YoloConfig(**model), YoloTrainConfig(**training)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+def read_augment_params(augmented: Path) -> augment.AugmentParams:
+    """Notebook 02's augmentation settings, from its manifest."""
+    path = Path(augmented) / "manifest.json"
+    if not path.is_file():
+        raise ChocoError("no augmentation manifest: run notebooks/02_augmentation.ipynb first", path)
+    params = json.loads(path.read_text())["params"]
+    return augment.AugmentParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+
+def draw_seed(seed: int, epoch: int, index: int, attempt: int) -> int:
+    return train.epoch_seed(seed, epoch, f"draw:{index}:{attempt}")
+
+
+class TrainingDraws:
+    """The split's training photos, drawn anew each epoch through the seed's chain at S × S.
+
+    Item `i` of epoch `e` is always the same draw (seeded by seed, e, i, attempt), whatever the
+    DataLoader's workers. Items: (uint8 (3, S, S) image, {"boxes": XYXY, "labels": 1–13}, draws).
+    """
+
+    def __init__(self, augmented: str | Path, image_size: int, seed: int = 0):
+        augmented = Path(augmented)
+        split_path = augmented / "split.json"
+        if not split_path.is_file():
+            raise ChocoError("no split: run notebooks/02_augmentation.ipynb first", split_path)
+        stems = json.loads(split_path.read_text())["train"]
+        self.params = read_augment_params(augmented)
+        self.versions = dataset.DetectionDataset(augmented / "train")
+        position = {self.versions.stem(i): i for i in range(len(self.versions))}
+        missing = [stem for stem in stems if stem not in position]
+        if missing:
+            raise ChocoError(f"{len(missing)} training photo(s) of split.json are not in train/images, first: {missing[0]}", split_path)
+        self.stems, self.indices = stems, [position[stem] for stem in stems]
+        self.image_size, self.seed, self.epoch = image_size, seed, 1
+        self.keep_original = 1 / (self.params.passes + 1)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def draw(self, image, target):
+        """One draw of a photo: the seed's chain out at the letterboxed size (or, one time in
+        passes + 1, the photo only resized), then padded to S × S."""
+        import torch
+        from torchvision.transforms import v2
+
+        height, width = image.shape[-2:]
+        size = yolo12.letterbox_shape(height, width, self.image_size)
+        sample = augment.chain_input(image.as_subclass(torch.Tensor), target["boxes"].as_subclass(torch.Tensor), target["labels"])
+        if torch.rand(()) < self.keep_original:
+            resize = v2.Resize(size, antialias=True)
+            sample = {"image": resize(sample["image"]), "boxes": resize(sample["boxes"]), "labels": sample["labels"]}
+        else:
+            sample = augment.sanitize(augment.build_transform(self.params, *size)(sample), self.params)
+        pad = v2.Pad([0, 0, self.image_size - size[1], self.image_size - size[0]], fill=round(yolo12.PAD_VALUE * 255))
+        boxes = v2.functional.convert_bounding_box_format(pad(sample["boxes"]), new_format="XYXY")
+        return pad(sample["image"]).as_subclass(torch.Tensor), {"boxes": boxes.as_subclass(torch.Tensor).float(), "labels": sample["labels"]}
+
+    def __getitem__(self, index: int):
+        import torch
+
+        image, target = self.versions[self.indices[index]]
+        for attempt in range(MAX_DRAWS):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(draw_seed(self.seed, self.epoch, index, attempt))
+                pixels, drawn = self.draw(image, target)
+            if len(drawn["labels"]) or not len(target["labels"]):
+                break
+        return pixels, drawn, attempt + 1
+
+
+def collate_draws(batch):
+    import torch
+
+    images = torch.stack([image for image, _, _ in batch]).to(torch.float32) / 255
+    return images, [target for _, target, _ in batch], sum(draws - 1 for _, _, draws in batch)
+
+
+# --------------------------------------------------------------------------------------------
+# Optimiser, validation
+# --------------------------------------------------------------------------------------------
+def build_optimizer(model, config: YoloTrainConfig, total_steps: int):
+    """SGD (momentum, weight decay on weights only) and a per-step linear warm-up then cosine."""
+    import torch
+
+    optimizer = torch.optim.SGD(train.parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
+    warmup = min(total_steps - 1, round(total_steps * config.warmup_epochs / config.epochs))
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup),
+                                                        eta_min=config.lr * config.final_lr_fraction)
+    if warmup <= 0:
+        return optimizer, cosine
+    ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=WARMUP_START, total_iters=warmup)
+    return optimizer, torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, cosine], milestones=[warmup])
+
+
+def planned_learning_rates(config: YoloTrainConfig, steps_per_epoch: int) -> np.ndarray:
+    return train.planned_learning_rates(config, steps_per_epoch, build=build_optimizer)
+
+
+def evaluate(model, loader, device, model_config: yolo12.YoloConfig, config: YoloTrainConfig) -> dict:
+    """Validation loss (its three components) and count-F1, at `val_threshold` and at the best
+    threshold of notebook 05's sweep (how well the scores rank, whatever their calibration)."""
+    import torch
+
+    sums = {name: 0.0 for name in yolo12.LOSS_NAMES}
+    batches, truth, outputs = 0, [], []
+    model.eval()
+    with torch.inference_mode():
+        for images, targets in loader:
+            images, targets = train.to_device(images, targets, device)
+            raw, detections, batch, scales = yolo12.infer(model, images, model_config)
+            scaled = [{"boxes": t["boxes"] * scale, "labels": t["labels"]} for t, scale in zip(targets, scales)]
+            _, components = yolo12.loss(model, batch, scaled, preds=raw)
+            for name in yolo12.LOSS_NAMES:
+                sums[name] += components[name]
+            batches += 1
+            outputs.extend({k: v.cpu() for k, v in found.items()} for found in detections)
+            truth.append(train.true_counts(targets))
+    truth = np.concatenate(truth)
+    result = {f"val_{name}": sums[name] / batches for name in yolo12.LOSS_NAMES}
+    result["val_loss"] = sum(result.values())
+    result["val_f1"] = metric.mean_count_f1(truth, train.predicted_counts(outputs, config.val_threshold))
+    sweep = [metric.mean_count_f1(truth, train.predicted_counts(outputs, t)) for t in predict.SWEEP]
+    best = int(np.argmax(sweep))
+    result.update(val_f1_best=sweep[best], val_best_threshold=float(predict.SWEEP[best]))
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.YoloConfig = yolo12.YoloConfig(),
+               config: YoloTrainConfig = YoloTrainConfig(), stop_after_epochs: int | None = None) -> train.TrainSummary:
+    """Train, or resume the run in `out`, on notebook 02's folder `augmented`; the summary.
+
+    `out` receives ``last.pt``, ``best.pt``, ``history.csv`` and ``config.json`` as notebook 04's
+    run does; `stop_after_epochs` ends this call after that many epochs in total.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    augmented, out = Path(augmented), Path(out)
+    draws = TrainingDraws(augmented, model_config.image_size, config.seed)
+    val_set = dataset.DetectionDataset(augmented / "val")
+    if len(draws) == 0 or len(val_set) == 0:
+        raise ChocoError("no training or validation images", augmented)
+    images_per_epoch = len(draws) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
+    steps = math.ceil(images_per_epoch / config.batch_size)
+    run_key = {"checkpoint_version": CHECKPOINT_VERSION, "detector": model_config.as_dict(),
+               "train": {k: v for k, v in config.as_dict().items() if k not in _RESUMABLE_CHANGES},
+               "data": train.data_fingerprint(augmented / "train", augmented / "val")}
+    out.mkdir(parents=True, exist_ok=True)
+    state = train.load_last(out, run_key)
+
+    started = time.perf_counter()
+    if state is not None and state["finished"]:
+        progress = train.Progress.from_state(state)
+        log.info("train_yolo: %s already holds this finished run (%d epochs): nothing to do", out, progress.epochs_done)
+        return progress.summary(out, config.monitor, "none", progress.epochs_done, 0.0, skipped=True)
+
+    from chocolib import models
+
+    device = models.select_device(config.device)
+    use_amp = config.amp and device.type == "cuda"
+    torch.manual_seed(config.seed)  # the random initialisation
+    model = yolo12.build_yolo12(model_config).to(device)
+    optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    progress = train.Progress()
+    if state is not None:
+        progress = train.restore(state, model, optimizer, scheduler, scaler)
+        log.info("train_yolo: resuming %s after epoch %d of %d", out, progress.epochs_done, config.epochs)
+    else:
+        log.info("train_yolo: %s", yolo12.describe(model, model_config))
+    resumed_from = progress.epochs_done
+    fileio.write_json(out / "config.json", {**run_key, "model": "yolo12", "device": str(device), "amp": use_amp,
+                                            "weights_used": "none", "train_photos": len(draws), "val_images": len(val_set),
+                                            "steps_per_epoch": steps, "image_side": max(dataset.photo_size(val_set.items[0][0]))})
+
+    workers = config.workers if config.workers is not None else (0 if device.type == "cpu" else 8)
+    pin = device.type == "cuda"
+    val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False, collate_fn=dataset.collate_fn,
+                            num_workers=workers, pin_memory=pin)
+    last_epoch = min(config.epochs, stop_after_epochs or config.epochs)
+
+    for epoch in range(progress.epochs_done + 1, last_epoch + 1):
+        draws.set_epoch(epoch)
+        order = train.epoch_order(len(draws), images_per_epoch, config.seed, epoch)
+        loader = DataLoader(torch.utils.data.Subset(draws, order), batch_size=config.batch_size, shuffle=False,
+                            collate_fn=collate_draws, num_workers=workers, pin_memory=pin,
+                            persistent_workers=False)
+        model.train()
+        sums = {name: 0.0 for name in yolo12.LOSS_NAMES}
+        seen, redrawn, t0 = 0, 0, time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, mininterval=1.0)
+        for step, (images, targets, extra_draws) in enumerate(bar):
+            images = images.to(device, non_blocking=pin)
+            with torch.autocast(device.type, enabled=use_amp):
+                loss, components = yolo12.loss(model, images, targets)
+            if not math.isfinite(loss.item()):
+                first = step * config.batch_size
+                photos = [draws.stems[i] for i in order[first:first + len(images)]]
+                parts = ", ".join(f"{k}={v:.4g}" for k, v in components.items())
+                raise ChocoError(f"non-finite loss at epoch {epoch}, step {step + 1} ({parts}); the batch's photos: {', '.join(photos)}",
+                                 augmented / "train")
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            last_lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            for name in yolo12.LOSS_NAMES:
+                sums[name] += components[name]
+            seen += len(images)
+            redrawn += extra_draws
+            bar.set_postfix(loss=f"{sum(sums.values()) / (step + 1):.3f}", img_s=f"{seen / (time.perf_counter() - t0):.2f}", refresh=False)
+        bar.close()
+        train_seconds = time.perf_counter() - t0
+        row = {"epoch": epoch, **{f"train_{n}": sums[n] / steps for n in yolo12.LOSS_NAMES}}
+        row["train_loss"] = sum(row[f"train_{n}"] for n in yolo12.LOSS_NAMES)
+        row.update(evaluate(model, val_loader, device, model_config, config))
+        row.update(lr=last_lr, redrawn=redrawn, seconds=time.perf_counter() - t0, images_per_s=seen / train_seconds)
+        best = {"yolo": model_config.as_dict(), "model": model.state_dict(), "weights_used": "none"}
+        last = {"key": run_key, "yolo": model_config.as_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
+                "weights_used": "none"}
+        if train.end_epoch(out, progress, row, config, best, last):
+            break
+
+    return progress.summary(out, config.monitor, "none", resumed_from, time.perf_counter() - started)

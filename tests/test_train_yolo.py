@@ -1,0 +1,149 @@
+"""YOLO12s's own loop: the online draws, the warm-up and cosine, resumption, loading, the CLI."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from chocolib import models, predict, profiles, train, train_yolo
+from chocolib.errors import ChocoError
+from chocolib.models import yolo12
+
+from conftest import assert_user_error, run_cli
+
+TIMING = ["seconds", "images_per_s"]
+SIZE = 128
+
+
+def _configs(**overrides):
+    return train_yolo.configs_for(profiles.get("tiny"), 0, **{"image_size": SIZE, "steps_per_epoch": 2, "epochs": 2, **overrides})
+
+
+def test_draws_are_square_reproducible_and_new_each_epoch(tiny_split):
+    draws = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0)
+    split = json.loads((tiny_split / "split.json").read_text())
+    assert draws.stems == split["train"] and len(draws) == len(split["train"])
+    image, target, count = draws[0]
+    assert image.shape == (3, SIZE, SIZE) and image.dtype == torch.uint8 and count >= 1
+    boxes = target["boxes"]
+    assert len(boxes) == len(target["labels"]) > 0
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2:] <= SIZE).all() and (boxes[:, 2:] > boxes[:, :2]).all()
+    assert ((target["labels"] >= 1) & (target["labels"] <= 13)).all()
+    again, target_again, _ = draws[0]
+    assert torch.equal(image, again) and torch.equal(boxes, target_again["boxes"])
+    draws.set_epoch(2)
+    assert not torch.equal(image, draws[0][0])
+
+
+def test_letterboxed_draw_of_an_unaltered_photo_keeps_its_boxes(tiny_split):
+    draws = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0)
+    draws.keep_original = 1.0  # every draw is the photo, only resized and padded
+    image, target, _ = draws[0]
+    original, truth = draws.versions[draws.indices[0]]
+    height, width = original.shape[-2:]
+    scale = SIZE / max(height, width)
+    rows, cols = yolo12.letterbox_shape(height, width, SIZE)
+    expected = truth["boxes"].as_subclass(torch.Tensor).clone()
+    xyxy = torch.cat([expected[:, :2] - expected[:, 2:] / 2, expected[:, :2] + expected[:, 2:] / 2], dim=1) * scale
+    assert torch.allclose(target["boxes"], xyxy, atol=1.0)
+    grey = round(yolo12.PAD_VALUE * 255)
+    assert (image[:, rows:, :] == grey).all() and (image[:, :, cols:] == grey).all()
+
+
+def test_an_empty_draw_is_drawn_again(tiny_split, monkeypatch):
+    draws = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0)
+    real, calls = draws.draw, []
+
+    def empty_first(image, target):
+        calls.append(1)
+        pixels, drawn = real(image, target)
+        if len(calls) == 1:
+            drawn = {"boxes": drawn["boxes"][:0], "labels": drawn["labels"][:0]}
+        return pixels, drawn
+
+    monkeypatch.setattr(draws, "draw", empty_first)
+    _, target, count = draws[0]
+    assert count == 2 and len(target["labels"]) > 0
+    _, _, redrawn = train_yolo.collate_draws([draws[1], (torch.zeros(3, SIZE, SIZE, dtype=torch.uint8), target, 3)])
+    assert redrawn == 2
+
+
+def test_a_photo_of_the_split_missing_from_train_is_named(tiny_split, tmp_path):
+    broken = shutil.copytree(tiny_split, tmp_path / "augmented")
+    split = json.loads((broken / "split.json").read_text())
+    split["train"].append("L999")
+    (broken / "split.json").write_text(json.dumps(split))
+    with pytest.raises(ChocoError, match=r"split\.json.*L999|L999.*split\.json"):
+        train_yolo.TrainingDraws(broken, SIZE)
+
+
+def test_warm_up_then_cosine():
+    config = train_yolo.YoloTrainConfig(epochs=10, warmup_epochs=2, lr=1e-3, final_lr_fraction=0.01)
+    rates = train_yolo.planned_learning_rates(config, steps_per_epoch=10)
+    assert len(rates) == 100
+    assert rates[0] == pytest.approx(1e-3 * train_yolo.WARMUP_START)
+    assert np.all(np.diff(rates[:20]) > 0) and rates[20] == pytest.approx(1e-3)
+    assert np.all(np.diff(rates[20:]) < 0) and rates[-1] == pytest.approx(1e-5, rel=0.05)
+    mid = 20 + 40  # half way through the cosine: the mean of its two ends
+    assert rates[mid] == pytest.approx((1e-3 + 1e-5) / 2, rel=0.01)
+
+
+@pytest.mark.slow
+def test_training_resumes_to_the_same_history_and_the_checkpoint_predicts(tiny_split, tmp_path):
+    model_config, config = _configs()
+    straight = train_yolo.train_yolo(tiny_split, tmp_path / "straight", model_config, config)
+    history = straight.history
+    for column in ("train_box_loss", "train_cls_loss", "train_dfl_loss", "val_loss", "val_f1", "val_f1_best", "lr", "redrawn"):
+        assert column in history
+    assert list(history["epoch"]) == [1, 2] and np.isfinite(history["train_loss"]).all()
+    assert history["train_loss"].iloc[0] == pytest.approx(history[["train_box_loss", "train_cls_loss", "train_dfl_loss"]].iloc[0].sum())
+
+    first = train_yolo.train_yolo(tiny_split, tmp_path / "resumed", model_config, config, stop_after_epochs=1)
+    assert len(first.history) == 1
+    resumed = train_yolo.train_yolo(tiny_split, tmp_path / "resumed", model_config, config)
+    assert resumed.resumed_from == 1
+    a, b = history.drop(columns=TIMING), resumed.history.drop(columns=TIMING)
+    assert np.allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-5, atol=1e-6), (a, b)
+    assert train_yolo.train_yolo(tiny_split, tmp_path / "resumed", model_config, config).skipped
+
+    detector, loaded = models.load_model(tmp_path / "straight" / "best.pt")
+    assert isinstance(detector, yolo12.YoloDetector) and loaded == model_config
+    found = predict.detect(detector, tiny_split / "val" / "images", max_side=None)
+    assert found.ids and set(found.table["id"]) <= set(found.ids)
+    if len(found.table):
+        assert found.table[["x0", "y0", "x1", "y1"]].to_numpy().min() >= -0.01
+
+    other_model, other = _configs(epochs=3)
+    with pytest.raises(ChocoError, match="epochs: 2 → 3"):
+        train_yolo.train_yolo(tiny_split, tmp_path / "straight", other_model, other)
+
+
+def test_a_non_finite_loss_names_the_batch(tiny_split, tmp_path, monkeypatch):
+    def nan_loss(model, images, targets, preds=None):
+        return torch.tensor(math.nan, requires_grad=True), dict.fromkeys(yolo12.LOSS_NAMES, math.nan)
+
+    monkeypatch.setattr(yolo12, "loss", nan_loss)
+    model_config, config = _configs(epochs=1)
+    with pytest.raises(ChocoError, match="non-finite loss at epoch 1, step 1.*the batch's photos: L"):
+        train_yolo.train_yolo(tiny_split, tmp_path / "nan", model_config, config)
+
+
+def test_train_command_refuses_faster_rcnn_settings_for_yolo(tiny_split, tmp_path):
+    result = run_cli("train", "--model", "yolo12", "--data", tiny_split, "--out", tmp_path / "y", "--min-size", "128")
+    assert_user_error(result, "--min-size", "YOLO12 takes --image-size")
+    result = run_cli("train", "--data", tiny_split, "--out", tmp_path / "f", "--image-size", "128")
+    assert_user_error(result, "--image-size is YOLO12's setting")
+    result = run_cli("train", "--model", "yolo12", "--data", tiny_split, "--out", tmp_path / "y", "--image-size", "100")
+    assert_user_error(result, "multiple of 32")
+
+
+def test_bad_settings():
+    with pytest.raises(ChocoError, match="warmup_epochs"):
+        train_yolo.YoloTrainConfig(epochs=3, warmup_epochs=3)
+    with pytest.raises(ChocoError, match="unknown YOLO12 training setting"):
+        train_yolo.configs_for(profiles.get("tiny"), 0, min_size=3)
+    assert train_yolo.configs_for(profiles.get("cpu"))[1].warmup_epochs == 3
+    assert train_yolo.configs_for(profiles.get("tiny"))[1].warmup_epochs == 1
