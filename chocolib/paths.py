@@ -48,6 +48,10 @@ class RunPaths:
         return self.models / "faster_rcnn"
 
     @property
+    def yolo12(self) -> Path:
+        return self.models / "yolo12"
+
+    @property
     def figures(self) -> Path:
         return self.root / "figures"
 

@@ -184,25 +184,27 @@ def _epoch_axis(ax, history: pd.DataFrame) -> None:
     ax.grid(alpha=0.3)
 
 
-def training_losses(history: pd.DataFrame, best_epoch: int, weights: dict) -> plt.Figure:
-    """The seed's Figure 2: training and validation loss per epoch, the best epoch in red."""
+def training_losses(history: pd.DataFrame, best_epoch: int, formula: str) -> plt.Figure:
+    """The seed's Figure 2: training and validation loss per epoch, the best epoch in red.
+    `formula` says what the loss sums (e.g. ``train.loss_formula(weights)``)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(history["epoch"], history["train_loss"], marker="o", markersize=3, label="training loss")
     ax.plot(history["epoch"], history["val_loss"], marker="o", markersize=3, label="validation loss")
     _mark_best(ax, best_epoch)
     _epoch_axis(ax, history)
     _log_scale_if_spread(ax, history["train_loss"], history["val_loss"])
-    terms = " + ".join(f"{w:g}·{name.removeprefix('loss_')}" for name, w in weights.items())
     ax.set_ylabel("weighted loss")
-    ax.set_title(f"Training and validation loss\n(loss = {terms})", fontsize=10)
+    ax.set_title(f"Training and validation loss\n(loss = {formula})", fontsize=10)
     ax.legend()
     fig.tight_layout()
     return fig
 
 
-def loss_components(history: pd.DataFrame, best_epoch: int, names) -> plt.Figure:
-    """Each of Faster R-CNN's four losses (unweighted), training and validation."""
-    fig, axes = plt.subplots(2, 2, figsize=(9, 6), sharex=True)
+def loss_components(history: pd.DataFrame, best_epoch: int, names, title: str = "The four Faster R-CNN losses (before weighting)") -> plt.Figure:
+    """Each loss component, training and validation: a 2 × 2 grid for four, one row for three or fewer."""
+    ncols = len(names) if len(names) <= 3 else 2
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols if nrows == 1 else 9, 3.3 * nrows), sharex=True, squeeze=False)
     for ax, name in zip(axes.flat, names):
         ax.plot(history["epoch"], history[f"train_{name}"], marker="o", markersize=3, label="training")
         ax.plot(history["epoch"], history[f"val_{name}"], marker="o", markersize=3, label="validation")
@@ -211,32 +213,38 @@ def loss_components(history: pd.DataFrame, best_epoch: int, names) -> plt.Figure
         _log_scale_if_spread(ax, history[f"train_{name}"], history[f"val_{name}"])
         ax.set_title(name.removeprefix("loss_").replace("_", " "), fontsize=10)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("The four Faster R-CNN losses (before weighting)", fontsize=11)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
 def validation_f1(history: pd.DataFrame, best_epoch: int, threshold: float) -> plt.Figure:
-    """Validation count-F1 (the course metric) per epoch at a fixed score threshold."""
+    """Validation count-F1 (the course metric) per epoch at a fixed score threshold, and, when the
+    history has it (YOLO12's), at each epoch's best threshold of the sweep."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.plot(history["epoch"], history["val_f1"], marker="o", markersize=3, color="tab:green", label=f"count F1 at score ≥ {threshold:g}")
     top = history.loc[history["val_f1"].idxmax()]
     ax.annotate(f"{top['val_f1']:.3f}", (top["epoch"], top["val_f1"]), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    if "val_f1_best" in history:
+        ax.plot(history["epoch"], history["val_f1_best"], marker="^", markersize=3, color="tab:olive", alpha=0.8,
+                label="count F1 at the epoch's best threshold (0.30–0.90)")
+        top = history.loc[history["val_f1_best"].idxmax()]
+        ax.annotate(f"{top['val_f1_best']:.3f}", (top["epoch"], top["val_f1_best"]), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     _mark_best(ax, best_epoch)
     _epoch_axis(ax, history)
     ax.set_ylim(-0.02, 1.05)
     ax.set_ylabel("validation count F1")
     ax.set_title("Validation count F1 per epoch", fontsize=10)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def learning_rate_schedule(planned: np.ndarray, steps_per_epoch: int, history: pd.DataFrame) -> plt.Figure:
-    """OneCycleLR over a full-length run (the rate each step used), with the epochs trained shaded."""
+def learning_rate_schedule(planned: np.ndarray, steps_per_epoch: int, history: pd.DataFrame, name: str = "OneCycleLR") -> plt.Figure:
+    """The schedule over a full-length run (the rate each step used), with the epochs trained shaded."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     epochs = np.arange(1, len(planned) + 1) / steps_per_epoch
-    ax.plot(epochs, planned, color="tab:purple", label="planned (OneCycleLR)")
+    ax.plot(epochs, planned, color="tab:purple", label=f"planned ({name})")
     done = int(history["epoch"].max())
     ax.axvspan(0, done, color="tab:purple", alpha=0.08, label=f"trained ({done} epoch{'s' if done != 1 else ''})")
     ax.set_yscale("log")
@@ -245,6 +253,31 @@ def learning_rate_schedule(planned: np.ndarray, steps_per_epoch: int, history: p
     ax.set_title(f"Learning-rate schedule: peak {planned.max():.3g}, {steps_per_epoch} steps per epoch", fontsize=10)
     ax.grid(alpha=0.3, which="major")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def detections_grid(panels: list[tuple[str, object, pd.DataFrame, pd.DataFrame]], ncols: int = 3) -> plt.Figure:
+    """Photos with the model's kept detections in class colours (with their scores) over the true
+    boxes (white, dashed). Panels: (title, image, true boxes as `annotations.read_labels` rows,
+    detections as `predict.Detections` rows)."""
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, (title, image, truth, found) in zip(axes.flat, panels):
+        width, height = image.size
+        as_centres = pd.DataFrame({"cx": (found["x0"] + found["x1"]) / 2, "cy": (found["y0"] + found["y1"]) / 2,
+                                   "w": found["x1"] - found["x0"], "h": found["y1"] - found["y0"], "class": found["class"]})
+        draw_boxes(ax, image, as_centres, show_names=False)
+        for box in truth.to_dict("records"):
+            ax.add_patch(Rectangle(((box["cx"] - box["w"] / 2) * width, (box["cy"] - box["h"] / 2) * height), box["w"] * width,
+                                   box["h"] * height, fill=False, edgecolor="white", linestyle="--", linewidth=1))
+        for box in found.to_dict("records"):
+            ax.text(box["x0"] * width, box["y0"] * height - 2, f"{box['score']:.2f}", fontsize=6, va="bottom", clip_on=True,
+                    bbox={"facecolor": classes.COLORS[box["class"]], "edgecolor": "none", "pad": 1, "alpha": 0.85})
+        ax.set_title(title, fontsize=9)
+    class_legend(fig)
     fig.tight_layout()
     return fig
 

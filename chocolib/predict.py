@@ -262,6 +262,44 @@ def read_threshold(model_dir: str | Path) -> float | None:
         raise ChocoError(f"cannot read the threshold ({exc})", path) from None
 
 
+def prediction_panels(detections: Detections, labels: pd.DataFrame, folder: str | Path, threshold: float,
+                      limit: int = 3, max_side: int | None = 800) -> list[tuple]:
+    """Panels for `plots.detections_grid`: the first `limit` photos of `folder` that have labels,
+    with their true boxes and their detections at `threshold`."""
+    photos = dataset.list_photos(folder)
+    kept = detections.kept(threshold)
+    panels = []
+    for stem in [s for s in photos if dataset.photo_id(s) in set(labels["id"])][:limit]:
+        photo = dataset.photo_id(stem)
+        truth, found = labels[labels["id"] == photo], kept[kept["id"] == photo]
+        panels.append((f"{stem}: {len(truth)} true, {len(found)} found at ≥ {threshold:.2f}",
+                       dataset.read_photo(photos[stem], max_side), truth, found))
+    return panels
+
+
+def comparison_table(runs: dict[str, tuple[dict, pd.DataFrame, dict]]) -> pd.DataFrame:
+    """The side-by-side table of notebook 05: per model name, (its evaluation.json, its training
+    history, its training config.json) → parameters, validation count-F1 at its own chosen threshold
+    and at the seed's 0.6, mAP, training and inference speed, and the test score when known."""
+    rows = {}
+    for name, (evaluation, history, config) in runs.items():
+        rows[name] = {
+            "parameters (M)": evaluation["parameters"] / 1e6,
+            "val count F1 at its threshold": evaluation["val_f1"],
+            "its threshold": evaluation["threshold"],
+            "val count F1 at 0.6": evaluation["seed_val_f1"],
+            "mAP@.5": evaluation["map_50"],
+            "mAP@[.5:.95]": evaluation["map"],
+            "epochs trained": int(history["epoch"].max()),
+            "training (min)": history["seconds"].sum() / 60,
+            "training images/s": history["images_per_s"].mean(),
+            "inference images/s": evaluation["val_images_per_s"],
+            "device": config.get("device"),
+            "test score": evaluation.get("test_score"),
+        }
+    return pd.DataFrame(rows).T.rename_axis("model")
+
+
 # --------------------------------------------------------------------------------------------
 # The submission
 # --------------------------------------------------------------------------------------------

@@ -180,6 +180,11 @@ def planned_learning_rates(config: TrainConfig, steps_per_epoch: int, build=buil
     return np.array(rates)
 
 
+def loss_formula(weights: dict) -> str:
+    """What the weighted loss sums, for figure titles: ``1·classifier + 0.8·objectness + …``."""
+    return " + ".join(f"{w:g}·{name.removeprefix('loss_')}" for name, w in weights.items())
+
+
 def weighted_loss(loss_dict: dict, weights: dict):
     return sum(weights[name] * loss_dict[name] for name in LOSS_NAMES)
 

@@ -182,6 +182,24 @@ class TrainingDraws:
         return pixels, drawn, attempt + 1
 
 
+def draw_panel(draws: TrainingDraws, index: int) -> tuple:
+    """One draw as a figure panel (`plots.augmented_versions`): (title, PIL image, boxes as
+    normalised cx, cy, w, h with class names, True)."""
+    import pandas as pd
+    from PIL import Image
+
+    from chocolib import classes
+
+    pixels, target, count = draws[index]
+    size = draws.image_size
+    boxes = target["boxes"].numpy() / size
+    table = pd.DataFrame({"cx": (boxes[:, 0] + boxes[:, 2]) / 2, "cy": (boxes[:, 1] + boxes[:, 3]) / 2,
+                          "w": boxes[:, 2] - boxes[:, 0], "h": boxes[:, 3] - boxes[:, 1],
+                          "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in target["labels"]]})
+    title = f"{draws.stems[index]}, epoch {draws.epoch}" + (f" ({count} draws)" if count > 1 else "")
+    return title, Image.fromarray(pixels.permute(1, 2, 0).numpy()), table, True
+
+
 def collate_draws(batch):
     import torch
 

@@ -59,6 +59,8 @@ def test_tiny_pipeline_end_to_end(tiny_run):
         assert not _executed_errors(out / "report" / "executed" / nb.name)
     for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png",
                    "02_augmented_versions.png", "02_class_counts.png", "02_removed.png",
+                   "03_training_draws.png", "03_training_loss.png", "03_loss_components.png", "03_val_f1.png",
+                   "03_learning_rate.png", "03_predictions.png",
                    "04_training_loss.png", "04_loss_components.png", "04_val_f1.png", "04_learning_rate.png",
                    "05_threshold.png", "05_count_error.png", "05_count_confusion.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
@@ -67,6 +69,12 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     assert manifest["params"]["passes"] == 1 and manifest["counts"]["val_photos"] >= 3
     history = (out / "models" / "faster_rcnn" / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2 and (out / "models" / "faster_rcnn" / "best.pt").exists()  # tiny: 2 epochs
+    yolo_history = (out / "models" / "yolo12" / "history.csv").read_text().splitlines()
+    assert len(yolo_history) == 1 + 2 and "train_box_loss" in yolo_history[0] and (out / "models" / "yolo12" / "best.pt").exists()
+    executed_03 = nbformat.read(out / "report" / "executed" / "03_yolo12_attempt.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed_03.cells if c.cell_type == "code" for o in c.outputs)
+    assert "YOLO12s: 9.26 M parameters" in printed
+    assert not any(word in printed for word in ("Downloading", "https://", "Ultralytics Settings")), "notebook 03 went online or chatted"
     assert not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.tmp*"))
 
 
@@ -91,6 +99,31 @@ def test_the_submission_scores_as_notebook_05_reported(tiny_run):
     executed = nbformat.read(out / "report" / "executed" / "05_inference_submission.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert f"test score (course metric): {evaluation['test_score']:.6f}" in text
+
+
+@pytest.mark.slow
+def test_notebook_05_compares_both_models_from_their_files(tiny_run):
+    import pandas as pd
+
+    out, result = tiny_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = out / "data" / "raw" / "embedded-tiny-seed0"
+    comparison = pd.read_csv(out / "models" / "comparison.csv", index_col="model")
+    assert list(comparison.index) == ["Faster R-CNN MobileNetV3-FPN", "YOLO12s"]
+    assert comparison.loc["YOLO12s", "parameters (M)"] == pytest.approx(9.2582, abs=1e-4)
+    for name, folder in (("Faster R-CNN MobileNetV3-FPN", "faster_rcnn"), ("YOLO12s", "yolo12")):
+        evaluation = json.loads((out / "models" / folder / "evaluation.json").read_text())
+        history = pd.read_csv(out / "models" / folder / "history.csv")
+        row = comparison.loc[name]
+        assert row["val count F1 at its threshold"] == pytest.approx(evaluation["val_f1"], abs=1e-4)
+        assert row["training images/s"] == pytest.approx(history["images_per_s"].mean(), rel=1e-3)
+        assert row["inference images/s"] == pytest.approx(evaluation["val_images_per_s"], rel=1e-3)
+        assert row["epochs trained"] == len(history)
+    submission = out / "submissions" / "YOLO12_submission.csv"
+    scored = run_cli("score", "--truth", data / "test_truth.csv", "--submission", submission)
+    assert scored.returncode == 0, scored.stderr
+    yolo = json.loads((out / "models" / "yolo12" / "evaluation.json").read_text())
+    assert float(last_line(scored.stdout)) == pytest.approx(yolo["test_score"], abs=5e-7)
 
 
 @pytest.mark.slow

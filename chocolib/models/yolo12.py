@@ -26,6 +26,8 @@ from chocolib.errors import ChocoError
 #: Ultralytics' default loss gains (its ``default.yaml``: box 7.5, cls 0.5, dfl 1.5)
 LOSS_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
 LOSS_NAMES = ("box_loss", "cls_loss", "dfl_loss")
+#: what the logged loss sums (per image), for figure titles
+LOSS_FORMULA = "7.5·box (IoU) + 0.5·cls (BCE) + 1.5·dfl"
 
 _ENVIRONMENT = {
     "YOLO_OFFLINE": "1",          # is_online() answers False without a DNS query
@@ -162,8 +164,11 @@ def infer(model, images, config: YoloConfig):
     batch, scales = letterbox(images, config.image_size)
     raw = model(batch)
     detections = decode(raw, config)
-    for found, scale in zip(detections, scales):
-        found["boxes"] = found["boxes"] / scale
+    for found, scale, image in zip(detections, scales, images):
+        height, width = image.shape[-2:]
+        boxes = found["boxes"] / scale  # back to the image's pixels, inside the image (as Ultralytics clips)
+        found["boxes"] = torch.stack([boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height),
+                                      boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)], dim=1)
     return raw, detections, batch, scales
 
 
