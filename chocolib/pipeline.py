@@ -26,7 +26,7 @@ from chocolib.errors import ChocoError
 log = logging.getLogger(__name__)
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_[\w-]+\.ipynb$")
-RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "pillow", "pandas", "scikit-learn", "opencv-python-headless",
+RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "pillow", "pandas", "scikit-learn", "opencv-python", "ultralytics", "torchmetrics",
                      "matplotlib", "seaborn", "papermill", "nbconvert", "ipykernel")
 
 
