@@ -352,3 +352,67 @@ def count_confusion(true: pd.DataFrame, predicted: pd.DataFrame, threshold: floa
                  "photos per (true, predicted) count", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 06: heat maps, feature space, gallery
+# --------------------------------------------------------------------------------------------
+def activation_grid(image, layers, ncols: int = 4) -> plt.Figure:
+    """The seed's Figure 3: one photo with each chosen layer's mean activation overlaid (`analysis.LayerMap`s)."""
+    nrows = math.ceil(len(layers) / ncols)
+    width, height = image.size
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.6 * nrows * height / width + 0.4 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, layer in zip(axes.flat, layers):
+        ax.imshow(image)
+        ax.imshow(layer.heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        ax.set_title(f"Layer {layer.number}: {layer.channels} ch, {layer.grid[0]}×{layer.grid[1]}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _class_scatter(ax, points: np.ndarray, names, three_d: bool = False) -> None:
+    for name in classes.KAGGLE_NAMES:
+        chosen = np.asarray(names) == name
+        if chosen.any():
+            coords = points[chosen].T
+            ax.scatter(*coords[: 3 if three_d else 2], s=10, color=classes.COLORS[name], label=name, alpha=0.85,
+                       edgecolors="black", linewidths=0.2)
+
+
+def feature_space_2d(pca: np.ndarray, tsne: np.ndarray, names, explained: np.ndarray, silhouettes: dict) -> plt.Figure:
+    """The seed's Figure 4: the RoI features by PCA and by t-SNE in 2D, coloured by predicted class
+    (`silhouettes`: space name → score, as `analysis.separation`'s "by predicted class")."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    variance = f"{100 * explained[:2].sum():.1f} % of the variance" if len(explained) >= 2 else "too few points"
+    panels = ((axes[0], pca, f"PCA: first two components ({variance})", silhouettes.get("PCA 2D")),
+              (axes[1], tsne, "t-SNE (2D)", silhouettes.get("t-SNE 2D")))
+    for ax, points, title, score in panels:
+        _class_scatter(ax, points, names)
+        ax.set_title(f"{title}\nsilhouette {score:.3f}" if score is not None and np.isfinite(score) else f"{title}\nsilhouette undefined", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if not len(pca):
+        for ax in axes:
+            ax.text(0.5, 0.5, "no detections to embed", ha="center", va="center", transform=ax.transAxes)
+    class_legend(fig)
+    fig.tight_layout()
+    return fig
+
+
+def feature_space_3d(pca: np.ndarray, tsne: np.ndarray, names, silhouettes: dict) -> plt.Figure:
+    """The seed's Figure 5: the same RoI features in three dimensions."""
+    fig = plt.figure(figsize=(11, 5))
+    for position, (points, title, key) in enumerate(((pca, "PCA (3D)", None), (tsne, "t-SNE (3D)", "t-SNE 3D")), start=1):
+        ax = fig.add_subplot(1, 2, position, projection="3d")
+        if len(points):
+            _class_scatter(ax, points, names, three_d=True)
+        score = silhouettes.get(key) if key else None
+        ax.set_title(title + (f"\nsilhouette {score:.3f}" if score is not None and np.isfinite(score) else ""), fontsize=10)
+        ax.set_xticklabels([])
+        ax.set_yticklabels([])
+        ax.set_zticklabels([])
+    class_legend(fig)
+    fig.tight_layout()
+    return fig
