@@ -134,13 +134,11 @@ class RoIFeatures:
     table: pd.DataFrame
     features: np.ndarray
     threshold: float
-    source: str = "threshold"  # or "raw": too few detections at the threshold, all raw ones used
+    source: str = "threshold"  # or "raw" / "top": too few detections at the threshold (see roi_features)
 
 
-def roi_features(model, photos: dict[str, tuple[Path, str]], labels: pd.DataFrame, threshold: float) -> RoIFeatures:
-    """The box-head embedding of every detection scoring at least `threshold` on `photos` (id →
-    (path, split name)), decoded at their own size; with fewer than MIN_POINTS of them, every raw
-    detection instead (logged)."""
+def _box_head_outputs(model, photos: dict[str, tuple[Path, str]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every detection the model outputs on `photos`, with its proposal's box-head embedding."""
     import torch
 
     from chocolib import predict
@@ -158,10 +156,10 @@ def roi_features(model, photos: dict[str, tuple[Path, str]], labels: pd.DataFram
                 pixels = torch.from_numpy(np.asarray(dataset.read_photo(path)).copy()).permute(2, 0, 1).float() / 255
                 height, width = pixels.shape[-2:]
                 (output,) = model([pixels.to(device)])
-                scores = torch.softmax(captured["logits"].float(), dim=-1)
+                scores = torch.softmax(captured["logits"].float(), dim=-1).cpu()
                 for box, label, score in zip(output["boxes"].cpu(), output["labels"].cpu(), output["scores"].cpu()):
                     # the proposal whose score for this class is the kept score (torchvision keeps that very number)
-                    proposal = int(torch.argmin((scores[:, int(label)].cpu() - score).abs()))
+                    proposal = int(torch.argmin((scores[:, int(label)] - score).abs()))
                     rows.append({"id": photo, "split": split, "label": int(label), "class": classes.NAMES_BY_LABEL_ID[int(label)],
                                  "score": float(score), "x0": float(box[0]) / width, "y0": float(box[1]) / height,
                                  "x1": float(box[2]) / width, "y1": float(box[3]) / height})
@@ -169,17 +167,31 @@ def roi_features(model, photos: dict[str, tuple[Path, str]], labels: pd.DataFram
     finally:
         for hook in hooks:
             hook.remove()
-    columns = ["id", "split", *predict.DETECTION_COLUMNS[1:]]
-    table = pd.DataFrame(rows, columns=columns)
-    features = np.stack(vectors) if vectors else np.zeros((0, head.fc7.out_features), dtype=np.float32)
-    table = match_truth(table, labels).reset_index(drop=True)
-    kept = (table["score"] >= threshold).to_numpy()
-    source = "threshold"
+    table = pd.DataFrame(rows, columns=["id", "split", *predict.DETECTION_COLUMNS[1:]])
+    return table, (np.stack(vectors) if vectors else np.zeros((0, head.fc7.out_features), dtype=np.float32))
+
+
+def roi_features(model, photos: dict[str, tuple[Path, str]], labels: pd.DataFrame, threshold: float) -> RoIFeatures:
+    """The box-head embedding of every detection scoring at least `threshold` on `photos` (id →
+    (path, split name)), decoded at their own size. With fewer than MIN_POINTS of them, every raw
+    detection instead ("raw"); with fewer raw detections still (an untrained model), the model's
+    top detections whatever their score ("top": its score floor lowered to 0 for this pass). Logged."""
+    table, features = _box_head_outputs(model, photos)
+    kept, source = (table["score"] >= threshold).to_numpy(), "threshold"
     if kept.sum() < MIN_POINTS:
-        log.warning("only %d detections score at least %.2f: the embeddings use all %d raw detections (score ≥ the model's floor)",
-                    kept.sum(), threshold, len(table))
         kept, source = np.ones(len(table), dtype=bool), "raw"
-    return RoIFeatures(table[kept].reset_index(drop=True), features[kept], threshold, source)
+        if len(table) < MIN_POINTS:
+            floor = model.roi_heads.score_thresh
+            model.roi_heads.score_thresh = 0.0
+            try:
+                table, features = _box_head_outputs(model, photos)
+            finally:
+                model.roi_heads.score_thresh = floor
+            kept, source = np.ones(len(table), dtype=bool), "top"
+        log.warning("only %d detections score at least %.2f: the embeddings use %d %s detections", (table["score"] >= threshold).sum(),
+                    threshold, kept.sum(), "raw" if source == "raw" else "top-scoring (score floor 0)")
+    table = match_truth(table[kept].reset_index(drop=True), labels)
+    return RoIFeatures(table, features[kept], threshold, source)
 
 
 # --------------------------------------------------------------------------------------------

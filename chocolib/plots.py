@@ -401,10 +401,11 @@ def feature_space_2d(pca: np.ndarray, tsne: np.ndarray, names, explained: np.nda
     return fig
 
 
-def feature_space_3d(pca: np.ndarray, tsne: np.ndarray, names, silhouettes: dict) -> plt.Figure:
+def feature_space_3d(pca: np.ndarray, tsne: np.ndarray, names, silhouettes: dict, explained: np.ndarray | None = None) -> plt.Figure:
     """The seed's Figure 5: the same RoI features in three dimensions."""
     fig = plt.figure(figsize=(11, 5))
-    for position, (points, title, key) in enumerate(((pca, "PCA (3D)", None), (tsne, "t-SNE (3D)", "t-SNE 3D")), start=1):
+    pca_title = f"PCA: first three components ({100 * explained[:3].sum():.1f} % of the variance)" if explained is not None and len(explained) >= 3 else "PCA (3D)"
+    for position, (points, title, key) in enumerate(((pca, pca_title, None), (tsne, "t-SNE (3D)", "t-SNE 3D")), start=1):
         ax = fig.add_subplot(1, 2, position, projection="3d")
         if len(points):
             _class_scatter(ax, points, names, three_d=True)

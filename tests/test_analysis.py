@@ -116,3 +116,9 @@ def test_roi_features_are_the_embeddings_of_the_kept_detections(small_detector, 
     assert rescored.numpy() == pytest.approx(roi.table["score"].to_numpy(), abs=1e-5)
     high = analysis.roi_features(small_detector, {"7": (photo, "val")}, labels, threshold=1.1)  # none pass: all raw ones
     assert high.source == "raw" and len(high.table) == len(roi.table)
+    small_detector.roi_heads.score_thresh = 0.99  # no raw detection either: the top ones, whatever their score
+    try:
+        top = analysis.roi_features(small_detector, {"7": (photo, "val")}, labels, threshold=0.5)
+    finally:
+        small_detector.roi_heads.score_thresh = 0.0
+    assert top.source == "top" and len(top.table) == len(roi.table) and small_detector.roi_heads.score_thresh == 0.0

@@ -62,7 +62,8 @@ def test_tiny_pipeline_end_to_end(tiny_run):
                    "03_training_draws.png", "03_training_loss.png", "03_loss_components.png", "03_val_f1.png",
                    "03_learning_rate.png", "03_predictions.png",
                    "04_training_loss.png", "04_loss_components.png", "04_val_f1.png", "04_learning_rate.png",
-                   "05_threshold.png", "05_count_error.png", "05_count_confusion.png"):
+                   "05_threshold.png", "05_count_error.png", "05_count_confusion.png",
+                   "06_heatmaps.png", "06_features_2d.png", "06_features_3d.png", "06_gallery.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
     assert len(list((out / "data" / "interim" / "labels").glob("*.txt"))) == 12
     manifest = json.loads((out / "data" / "processed" / "augmented" / "manifest.json").read_text())
@@ -75,6 +76,9 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     printed = "".join(o.get("text", "") for c in executed_03.cells if c.cell_type == "code" for o in c.outputs)
     assert "YOLO12s: 9.26 M parameters" in printed
     assert not any(word in printed for word in ("Downloading", "https://", "Ultralytics Settings")), "notebook 03 went online or chatted"
+    analysis = json.loads((out / "models" / "faster_rcnn" / "analysis.json").read_text())
+    assert analysis["convolutions"] == 66 and analysis["spatial_convolutions"] == 50 and analysis["roi_points"] > 0
+    assert set(analysis["silhouette"]) == {"512-d features", "PCA 2D", "t-SNE 2D", "t-SNE 3D"}
     assert not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.tmp*"))
 
 
