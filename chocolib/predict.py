@@ -297,7 +297,7 @@ def comparison_table(runs: dict[str, tuple[dict, pd.DataFrame, dict]]) -> pd.Dat
             "device": config.get("device"),
             "test score": evaluation.get("test_score"),
         }
-    return pd.DataFrame(rows).T.rename_axis("model")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")  # one dtype per column
 
 
 # --------------------------------------------------------------------------------------------
