@@ -8,13 +8,23 @@ OUT     ?= runs/embedded-$(PROFILE)
 SHARED  ?= ../shared/data
 PY      := $(VENV)/bin/python
 
-.PHONY: all setup run test canonical clean
+.PHONY: all setup latex run test canonical clean
 
 ## all: set up, then run the whole pipeline on the embedded dataset (PROFILE=cpu; PROFILE=tiny for a 1-minute look)
 all: setup run
 
-## setup: a virtual environment with the pinned requirements and chocolib (editable)
-setup: $(VENV)/.installed
+## setup: a virtual environment with the pinned requirements and chocolib (editable), and LaTeX for the PDF report
+setup: $(VENV)/.installed latex
+
+LATEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc poppler-utils
+## latex: XeLaTeX, pandoc and poppler (pdftotext) from apt on Debian/Ubuntu; elsewhere, what to install
+latex:
+	@if command -v xelatex >/dev/null && command -v pandoc >/dev/null && command -v pdftotext >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LATEX_PACKAGES) >/dev/null; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LATEX_PACKAGES) >/dev/null; \
+	else echo "make: no apt-get: for the PDF report install XeLaTeX and pandoc (macOS: MacTeX and pandoc); without them the report is HTML only"; fi
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

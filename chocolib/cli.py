@@ -85,7 +85,13 @@ def _pipeline(args) -> str:
 
     command = "python -m chocolib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     return str(pipeline.run_pipeline(profile=args.profile, data_dir=args.data, annotations=args.annotations,
-                                     out_root=args.out, seed=args.seed, command=command))
+                                     out_root=args.out, seed=args.seed, command=command, with_report=not args.no_report))
+
+
+def _report(args) -> str:
+    from chocolib import report
+
+    return str(report.build_report(args.out))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotations", type=Path, default=None, help="annotation export (default: DATA/annotations/roboflow_yolo)")
     p.add_argument("--out", type=Path, default=None, help="output root (default: the repository root)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-report", action="store_true", help="stop after the notebooks (prints report/run.json)")
     p.set_defaults(func=_pipeline)
+
+    p = sub.add_parser("report", help="build report/report.pdf (LaTeX) and report/report.html from a run's files")
+    p.add_argument("--out", type=Path, default=None, help="the run's output root (default: the repository root)")
+    p.set_defaults(func=_report)
     return parser
 
 

@@ -3,7 +3,7 @@
 Each notebook gets the same parameters (profile, data folder, annotation export, output root,
 seed), reads the profile's settings from `chocolib.profiles`, and writes under the output root.
 Executed copies go to ``<out>/report/executed/``; ``<out>/report/run.json`` records what ran, with
-what, for how long, and how it ended. The run stops at the first failing notebook, naming it, the
+what, for how long, and how it ended. The report (`chocolib.report`) is built last. The run stops at the first failing notebook, naming it, the
 failing cell and the executed copy to open.
 """
 
@@ -84,8 +84,10 @@ def _failure_message(notebook: Path, executed: Path, exc: Exception) -> str:
 
 def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, annotations: str | Path | None = None,
                  out_root: str | Path | None = None, seed: int = 0, notebooks_dir: Path | None = None,
-                 command: str | None = None) -> Path:
-    """Run the notebooks in order; return the path of the run record (``report/run.json``).
+                 command: str | None = None, with_report: bool = True) -> Path:
+    """Run the notebooks in order, then build the report (`chocolib.report`); return the report's
+    path (``report/report.pdf``, or ``report.html`` without LaTeX), or with `with_report` False
+    the run record's (``report/run.json``).
 
     `command` is the command line to record (the CLI passes its own).
     """
@@ -136,5 +138,17 @@ def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, anno
     record.update(status="ok", finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   seconds=round(time.perf_counter() - started, 1))
     fileio.write_json(run.run_json, record)
-    print(f"pipeline: {len(notebooks)} notebook(s) in {record['seconds']:.1f} s, profile {settings.name}, outputs under {run.root}", file=sys.stderr)
-    return run.run_json
+    if not with_report:
+        print(f"pipeline: {len(notebooks)} notebook(s) in {record['seconds']:.1f} s, profile {settings.name}, outputs under {run.root}", file=sys.stderr)
+        return run.run_json
+
+    from chocolib import report
+
+    print(f"[report] {report.TEMPLATE.name}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    built = report.build_report(run.root)
+    record["report"] = {"status": "ok", "seconds": round(time.perf_counter() - t0, 1), "path": str(built)}
+    fileio.write_json(run.run_json, record)
+    print(f"pipeline: {len(notebooks)} notebook(s) in {record['seconds']:.1f} s and the report in {record['report']['seconds']:.1f} s, "
+          f"profile {settings.name}, outputs under {run.root}", file=sys.stderr)
+    return built

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -48,8 +49,8 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     out, result = tiny_run
     assert result.returncode == 0, result.stderr[-3000:]
     run_json = out / "report" / "run.json"
-    assert last_line(result.stdout) == str(run_json)
     record = json.loads(run_json.read_text())
+    assert record["report"]["status"] == "ok" and last_line(result.stdout) == record["report"]["path"]
     assert record["status"] == "ok" and record["profile"]["name"] == "tiny" and record["data"]["embedded"]
     assert record["command"] == f"python -m chocolib pipeline --profile tiny --out {out}"
     assert [n["name"] for n in record["notebooks"]] == [p.name for p in NOTEBOOKS]
@@ -145,6 +146,39 @@ def test_a_notebook_runs_with_its_defaults_and_reproduces_the_files(tiny_run, tm
     for folder, pattern in (("figures", "01_*.png"), ("data/interim/labels", "*")):
         mine = _digests(tmp_path / folder, pattern)
         assert mine and mine == _digests(pipeline_out / folder, pattern), folder
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pdftotext") is None,
+                    reason="no LaTeX/poppler here (make setup installs them on Debian; CI has them)")
+def test_the_tiny_pipeline_ends_with_a_pdf_of_every_section_and_figure(tiny_run):
+    import subprocess
+
+    from chocolib import report
+
+    out, result = tiny_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    pdf = out / "report" / "report.pdf"
+    assert last_line(result.stdout) == str(pdf) and (out / "report" / "report.html").stat().st_size > 10_000
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for section in report.SECTIONS:
+        assert section in text, f"section {section!r} missing from the PDF"
+    assert "Traceback" not in text and "Error" not in text
+    images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
+    figures = sorted((out / "figures").glob("*.png"))
+    assert len([line for line in images if " image " in line]) >= len(figures) >= 24
+
+
+@pytest.mark.slow
+def test_without_latex_the_report_is_html_and_says_what_to_install(tiny_run, monkeypatch, caplog):
+    from chocolib import report
+
+    out, result = tiny_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    monkeypatch.setattr(report.shutil, "which", lambda name: None)
+    built = report.build_report(out)
+    assert built == out / "report" / "report.html" and built.stat().st_size > 10_000
+    assert "apt-get install texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc" in caplog.text
 
 
 def test_a_failing_notebook_is_named_with_its_cell(tmp_path, tiny_source):
