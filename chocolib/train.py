@@ -35,6 +35,17 @@ LOSS_NAMES = tuple(SEED_LOSS_WEIGHTS)
 CHECKPOINT_VERSION = 1
 
 
+def check_loop_settings(config) -> None:
+    """The checks every training config shares (this module's and `chocolib.train_yolo`'s)."""
+    if config.monitor not in ("val_loss", "val_f1"):
+        raise ChocoError(f"monitor must be val_loss or val_f1, not {config.monitor!r}")
+    for name, value in (("epochs", config.epochs), ("batch_size", config.batch_size), ("patience", config.patience)):
+        if value < 1:
+            raise ChocoError(f"{name} must be at least 1, not {value}")
+    if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
+        raise ChocoError(f"steps_per_epoch must be at least 1, not {config.steps_per_epoch}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 100
@@ -63,22 +74,16 @@ class TrainConfig:
     workers: int | None = None
 
     def __post_init__(self):
-        if self.monitor not in ("val_loss", "val_f1"):
-            raise ChocoError(f"monitor must be val_loss or val_f1, not {self.monitor!r}")
+        check_loop_settings(self)
         if set(self.loss_weights) != set(LOSS_NAMES):
             raise ChocoError(f"loss_weights must name exactly {', '.join(LOSS_NAMES)}")
-        for name, value in (("epochs", self.epochs), ("batch_size", self.batch_size), ("patience", self.patience)):
-            if value < 1:
-                raise ChocoError(f"{name} must be at least 1, not {value}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ChocoError(f"steps_per_epoch must be at least 1, not {self.steps_per_epoch}")
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 #: settings that may change between a run and its resumption without changing its results' meaning
-_RESUMABLE_CHANGES = ("device", "workers", "amp")
+RESUMABLE_CHANGES = ("device", "workers", "amp")
 
 
 @dataclass
@@ -117,17 +122,20 @@ def configs_for(profile, seed: int = 0, **overrides) -> tuple[models.DetectorCon
     detector = dict(min_size=profile.min_size, max_size=profile.max_size, box_batch_size_per_image=profile.roi_samples)
     training = dict(epochs=profile.epochs, patience=profile.patience, batch_size=profile.batch_size,
                     steps_per_epoch=profile.steps_per_epoch, monitor=profile.monitor, seed=seed)
-    detector_fields, train_fields = set(models.DetectorConfig.__dataclass_fields__), set(TrainConfig.__dataclass_fields__)
+    apply_overrides(overrides, (detector, models.DetectorConfig), (training, TrainConfig), what="training")
+    return models.DetectorConfig(**detector), TrainConfig(**training)
+
+
+def apply_overrides(overrides: dict, *targets: tuple[dict, type], what: str) -> None:
+    """Put each override (None: keep the profile's) into the first settings dict whose dataclass
+    has a field of that name; an unknown name is an error."""
     for name, value in overrides.items():
         if value is None:
             continue
-        if name in detector_fields:
-            detector[name] = value
-        elif name in train_fields:
-            training[name] = value
-        else:
-            raise ChocoError(f"unknown training setting {name!r}")
-    return models.DetectorConfig(**detector), TrainConfig(**training)
+        target = next((settings for settings, cls in targets if name in cls.__dataclass_fields__), None)
+        if target is None:
+            raise ChocoError(f"unknown {what} setting {name!r}")
+        target[name] = value
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,7 +278,7 @@ def data_fingerprint(*folders: Path) -> str:
 
 
 def _run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> dict:
-    train = {k: v for k, v in config.as_dict().items() if k not in _RESUMABLE_CHANGES}
+    train = {k: v for k, v in config.as_dict().items() if k not in RESUMABLE_CHANGES}
     return {"checkpoint_version": CHECKPOINT_VERSION, "detector": detector.as_dict(), "train": train, "data": data}
 
 

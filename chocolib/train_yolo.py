@@ -69,21 +69,12 @@ class YoloTrainConfig:
     workers: int | None = None
 
     def __post_init__(self):
-        if self.monitor not in ("val_loss", "val_f1"):
-            raise ChocoError(f"monitor must be val_loss or val_f1, not {self.monitor!r}")
-        for name, value in (("epochs", self.epochs), ("batch_size", self.batch_size), ("patience", self.patience)):
-            if value < 1:
-                raise ChocoError(f"{name} must be at least 1, not {value}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ChocoError(f"steps_per_epoch must be at least 1, not {self.steps_per_epoch}")
+        train.check_loop_settings(self)
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs + (self.epochs == 1):
             raise ChocoError(f"warmup_epochs must be between 0 and epochs - 1, not {self.warmup_epochs}")
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-_RESUMABLE_CHANGES = ("device", "workers", "amp")
 
 
 def configs_for(profile, seed: int = 0, **overrides) -> tuple[yolo12.YoloConfig, YoloTrainConfig]:
@@ -93,16 +84,7 @@ def configs_for(profile, seed: int = 0, **overrides) -> tuple[yolo12.YoloConfig,
     training = dict(epochs=profile.yolo_epochs, patience=profile.patience, batch_size=profile.yolo_batch_size,
                     steps_per_epoch=profile.yolo_steps_per_epoch, monitor=profile.monitor, seed=seed,
                     warmup_epochs=min(3, profile.yolo_epochs - 1))
-    model_fields, train_fields = set(yolo12.YoloConfig.__dataclass_fields__), set(YoloTrainConfig.__dataclass_fields__)
-    for name, value in overrides.items():
-        if value is None:
-            continue
-        if name in model_fields:
-            model[name] = value
-        elif name in train_fields:
-            training[name] = value
-        else:
-            raise ChocoError(f"unknown YOLO12 training setting {name!r}")
+    train.apply_overrides(overrides, (model, yolo12.YoloConfig), (training, YoloTrainConfig), what="YOLO12 training")
     return yolo12.YoloConfig(**model), YoloTrainConfig(**training)
 
 
@@ -278,7 +260,7 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
     images_per_epoch = len(draws) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
     run_key = {"checkpoint_version": CHECKPOINT_VERSION, "detector": model_config.as_dict(),
-               "train": {k: v for k, v in config.as_dict().items() if k not in _RESUMABLE_CHANGES},
+               "train": {k: v for k, v in config.as_dict().items() if k not in train.RESUMABLE_CHANGES},
                "data": train.data_fingerprint(augmented / "train", augmented / "val")}
     out.mkdir(parents=True, exist_ok=True)
     state = train.load_last(out, run_key)
