@@ -21,9 +21,11 @@ LATEX_PACKAGES := texlive-xetex texlive-fonts-recommended texlive-plain-generic 
 latex:
 	@if command -v xelatex >/dev/null && command -v pandoc >/dev/null && command -v pdftotext >/dev/null; then :; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LATEX_PACKAGES) >/dev/null; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LATEX_PACKAGES) >/dev/null; } \
+	    || echo "make: apt could not install $(LATEX_PACKAGES); the report will be HTML only"; \
 	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
-	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LATEX_PACKAGES) >/dev/null; \
+	  { sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(LATEX_PACKAGES) >/dev/null; } \
+	    || echo "make: apt could not install $(LATEX_PACKAGES); the report will be HTML only"; \
 	else echo "make: no apt-get: for the PDF report install XeLaTeX and pandoc (macOS: MacTeX and pandoc); without them the report is HTML only"; fi
 
 $(VENV)/.installed: requirements.txt pyproject.toml
