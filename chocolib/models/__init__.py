@@ -140,7 +140,10 @@ def read_checkpoint(checkpoint, required: tuple[str, ...], what: str) -> dict:
 
 def load_detector(checkpoint, device="cpu"):
     """The model saved in a checkpoint written by `chocolib.train` (best.pt or last.pt), in eval mode."""
-    state = read_checkpoint(checkpoint, ("detector", "model"), "detector")
+    return _detector_from_state(read_checkpoint(checkpoint, ("detector", "model"), "detector"), device)
+
+
+def _detector_from_state(state: dict, device="cpu"):
     config = DetectorConfig(**{**state["detector"], "pretrained": "none"})  # the weights come from the file
     model, _ = build_detector(config)
     model.load_state_dict(state["model"])
@@ -150,10 +153,15 @@ def load_detector(checkpoint, device="cpu"):
 def load_model(checkpoint, device="cpu"):
     """Either model from its checkpoint (`chocolib.train`'s Faster R-CNN or `chocolib.train_yolo`'s
     YOLO12, told apart by the settings saved with it), in eval mode, with those settings. Both take
-    a list of float images and return one dict of boxes, labels and scores per image."""
+    a list of float images and return one dict of boxes, labels and scores per image. The file is
+    read once."""
+    from pathlib import Path
+
     state = read_checkpoint(checkpoint, ("model",), "model")
     if "yolo" in state:
         from chocolib.models import yolo12
 
-        return yolo12.load_yolo(checkpoint, device)
-    return load_detector(checkpoint, device)
+        return yolo12.from_state(state, device)
+    if "detector" not in state:
+        raise ChocoError("not a chocolib detector checkpoint (no 'detector' / 'model')", Path(checkpoint))
+    return _detector_from_state(state, device)

@@ -92,8 +92,6 @@ def loss(model, images, targets, preds=None) -> tuple:
     from the same forward pass as the detections). The returned sum is Ultralytics' (components ×
     gains × batch size), so gradients match its trainer.
     """
-    import torch
-
     size = images.shape[-1]
     batch_idx, cls, boxes = [], [], []
     for index, target in enumerate(targets):
@@ -113,7 +111,6 @@ def decode(raw, config: YoloConfig = YoloConfig()) -> list[dict]:
     """Detections from the eval-mode output (B, 4 + 13, anchors: centre x, y, w, h in pixels, then
     class probabilities): per anchor its best class, score ≥ ``score_thresh``, class-wise NMS
     (torchvision ``batched_nms``), at most ``max_detections``; boxes XYXY, labels 1–13."""
-    import torch
     from torchvision.ops import batched_nms, box_convert
 
     prediction = raw[0] if isinstance(raw, (tuple, list)) else raw
@@ -144,8 +141,6 @@ def letterbox_shape(height: int, width: int, size: int) -> tuple[int, int]:
 def letterbox(images, size: int):
     """Float images (each (3, h, w) in [0, 1], any sizes) → a (B, 3, size, size) batch, each scaled
     to `letterbox_shape` and padded right and bottom with grey; and each image's scale factor."""
-    import torch
-
     batch = torch.full((len(images), 3, size, size), PAD_VALUE, dtype=images[0].dtype, device=images[0].device)
     scales = []
     for index, image in enumerate(images):
@@ -199,7 +194,11 @@ def load_yolo(checkpoint, device="cpu"):
     mode, with its settings: (YoloDetector, YoloConfig)."""
     from chocolib.models import read_checkpoint
 
-    state = read_checkpoint(checkpoint, ("yolo", "model"), "YOLO12")
+    return from_state(read_checkpoint(checkpoint, ("yolo", "model"), "YOLO12"), device)
+
+
+def from_state(state: dict, device="cpu"):
+    """(YoloDetector in eval mode, YoloConfig) from a checkpoint's state already read."""
     config = YoloConfig(**state["yolo"])
     model = build_yolo12(config)
     model.load_state_dict(state["model"])
