@@ -1,10 +1,10 @@
 """What the Faster R-CNN learned: activation heat maps, RoI features in 2D and 3D, the gallery.
 
 * Heat maps (the seed's Figure 3): a forward hook on every convolution of the backbone (the
-  MobileNetV3-Large body and the FPN); each layer's mean activation over its channels, cropped to
+  body — EfficientNet-Lite or the seed's MobileNetV3-Large — and the FPN); each layer's mean activation over its channels, cropped to
   the picture (torchvision pads the batch to a multiple of 32), upsampled to the photo and
   normalised to [0, 1], ready to overlay. Squeeze-and-excitation convolutions act on 1 × 1 pooled
-  maps: they are counted, but have no map to draw.
+  maps (MobileNetV3 has 16; EfficientNet-Lite none): they are counted, but have no map to draw.
 * RoI features (Figures 4–5): a hook on the RoI head's ``box_head`` gives the 512-d embedding of
   every proposal, a hook on ``box_predictor`` its class scores; each kept detection is matched to
   the proposal it came from by its score for its class (the very number torchvision kept), and to

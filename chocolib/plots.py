@@ -417,3 +417,24 @@ def feature_space_3d(pca: np.ndarray, tsne: np.ndarray, names, silhouettes: dict
     class_legend(fig)
     fig.tight_layout()
     return fig
+
+
+def budget_ablation(table: pd.DataFrame) -> plt.Figure:
+    """`benchmarks/accuracy_budget.py`'s candidates: count F1 (at 0.6 and at the best threshold)
+    after the same minutes of training, with the steps each managed."""
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    names = table["candidate"].tolist()
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, table["F1@0.6"], width=0.4, label="count F1 at 0.6", color="#9ecae1")
+    ax.bar(x + 0.2, table["best F1"], width=0.4, label="count F1 at the best threshold", color="#3182bd")
+    for position, row in zip(x, table.to_dict("records")):
+        ax.text(position, max(row["F1@0.6"], row["best F1"]) + 0.02, f"{row['steps']} steps\n{row['images/s']:.2f} img/s",
+                ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, [f"{n}\n({w})" for n, w in zip(names, table["weights"])], fontsize=8)
+    ax.set_ylim(0, 1.18)
+    ax.set_ylabel("validation count F1")
+    ax.set_title(f"Same training budget ({table['budget min'].iloc[0]:g} min on this machine), validation split", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

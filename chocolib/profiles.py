@@ -28,6 +28,11 @@ class Profile:
     val_fraction: float
     #: notebook 02: longer side, in pixels, of every image the models train and validate on
     work_side: int
+    #: notebook 04: the detector's backbone (`chocolib.models.backbones`, or auto: the seed's with
+    #: COCO weights when they download, else efficientnet_lite0) and optimiser recipe
+    #: (`chocolib.train.RECIPES`, or auto: seed for a COCO start, finetune for an ImageNet one)
+    backbone: str
+    recipe: str
     #: notebook 04: the detector's input size (torchvision resizes the shorter side to min_size,
     #: keeping the longer side at most max_size)
     min_size: int
@@ -62,6 +67,7 @@ PROFILES: dict[str, Profile] = {
         augment_passes=1,
         val_fraction=0.25,  # 3 of 12 photos: the fewest that can show all 13 kinds
         work_side=384,
+        backbone="efficientnet_lite0", recipe="finetune",
         min_size=256, max_size=384, roi_samples=128,
         epochs=2, patience=10, batch_size=2, steps_per_epoch=None, monitor="val_loss",
         yolo_image_size=256, yolo_epochs=2, yolo_batch_size=2, yolo_steps_per_epoch=None,
@@ -75,8 +81,9 @@ PROFILES: dict[str, Profile] = {
         augment_passes=10,
         val_fraction=0.2,
         work_side=800,
-        # chosen for ~60 min on 2 cores: see README "Training on the CPU" for the measurements
-        min_size=384, max_size=576, roi_samples=128,
+        # chosen by benchmarks/accuracy_budget.py: see README "Training on the CPU"
+        backbone="efficientnet_lite0", recipe="finetune",
+        min_size=512, max_size=768, roi_samples=128,
         epochs=20, patience=10, batch_size=4, steps_per_epoch=100, monitor="val_loss",
         # 416: chocolates of the 800-px photos letterboxed to ~40–55 px, as the Faster R-CNN's 384/576
         # input sees them; 20 × 50 × 4 = 4 000 draws, ~20 min on 2 cores (README "YOLO12s on the CPU")
@@ -91,6 +98,7 @@ PROFILES: dict[str, Profile] = {
         augment_passes=10,
         val_fraction=0.2,
         work_side=1333,  # the seed's largest input side
+        backbone="auto", recipe="auto",
         min_size=800, max_size=1333, roi_samples=512,
         epochs=100, patience=10, batch_size=4, steps_per_epoch=None, monitor="val_loss",
         # the seed's 640 × 640; 50 × 16 = 800 draws an epoch, about the 11 versions of each of the

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from chocolib import dataset, fileio, metric, models
+from chocolib import augment, dataset, fileio, metric, models, paths
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,10 @@ class TrainConfig:
     val_threshold: float = 0.6
     seed: int = 0
     device: str = "auto"
+    #: gradient-norm clipping before each step (None: none, the seed's)
+    clip_grad_norm: float | None = None
+    #: online camera effects on the training images (`augment.camera_effects`; the seed: none)
+    camera_augment: bool = False
     #: mixed precision, used on CUDA only
     amp: bool = True
     #: DataLoader processes; None: 0 on the CPU (decoding is cheap next to the model), 4 on a GPU
@@ -114,14 +118,45 @@ class TrainSummary:
                 f"val_f1={best['val_f1']:.4f}; {self.history['images_per_s'].mean():.2f} train images/s")
 
 
-def configs_for(profile, seed: int = 0, **overrides) -> tuple[models.DetectorConfig, TrainConfig]:
+#: Named optimiser recipes: a profile picks one, single flags override its values.
+RECIPES = {
+    # the seed's: OneCycle to 0.02, no clipping, only the offline chain — made for a COCO start
+    "seed": {"max_lr": 0.02, "clip_grad_norm": None, "camera_augment": False},
+    # for an ImageNet-pretrained body: a 4× lower peak (at the seed's 0.02 the loss of the
+    # EfficientNet-Lite0 detector became NaN at the schedule's peak), gradient norm clipped at 10,
+    # and the camera effects online so the count holds on photos less clean than the training set's
+    "finetune": {"max_lr": 0.005, "clip_grad_norm": 10.0, "camera_augment": True},
+}
+
+
+def resolve_backbone(backbone: str, recipe: str) -> tuple[str, str]:
+    """A profile's (backbone, recipe); backbone ``auto`` means the seed's model and recipe when
+    torchvision's COCO weights download, else EfficientNet-Lite0 from its ImageNet package and the
+    fine-tuning recipe (one log line); recipe ``auto`` follows the backbone's starting weights."""
+    if backbone == "auto":
+        if models.backbones.coco_weights_available():
+            backbone = "mobilenet_v3_large"
+        else:
+            backbone = "efficientnet_lite0"
+            log.info("train: COCO weights unavailable: the backbone is efficientnet_lite0 with ImageNet weights (offline)")
+    if recipe == "auto":
+        recipe = "seed" if models.backbones.get(backbone).weights == "coco" else "finetune"
+    if recipe not in RECIPES:
+        raise ChocoError(f"unknown recipe {recipe!r}; expected one of: {', '.join(RECIPES)}")
+    return backbone, recipe
+
+
+def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) -> tuple[models.DetectorConfig, TrainConfig]:
     """The detector and training settings of a profile (`chocolib.profiles`), with overrides.
 
-    Overrides use the field names of DetectorConfig and TrainConfig; None means "the profile's".
+    `recipe` (None: the profile's) names the optimiser settings in `RECIPES`; overrides use the
+    field names of DetectorConfig and TrainConfig and win over both; None means "the profile's".
     """
-    detector = dict(min_size=profile.min_size, max_size=profile.max_size, box_batch_size_per_image=profile.roi_samples)
+    backbone, recipe = resolve_backbone(overrides.pop("backbone", None) or profile.backbone, recipe or profile.recipe)
+    detector = dict(backbone=backbone, min_size=profile.min_size, max_size=profile.max_size,
+                    box_batch_size_per_image=profile.roi_samples)
     training = dict(epochs=profile.epochs, patience=profile.patience, batch_size=profile.batch_size,
-                    steps_per_epoch=profile.steps_per_epoch, monitor=profile.monitor, seed=seed)
+                    steps_per_epoch=profile.steps_per_epoch, monitor=profile.monitor, seed=seed, **RECIPES[recipe])
     apply_overrides(overrides, (detector, models.DetectorConfig), (training, TrainConfig), what="training")
     return models.DetectorConfig(**detector), TrainConfig(**training)
 
@@ -186,6 +221,13 @@ def planned_learning_rates(config: TrainConfig, steps_per_epoch: int, build=buil
         optimizer.step()
         scheduler.step()
     return np.array(rates)
+
+
+def clip_gradients(model, max_norm: float | None) -> None:
+    import torch
+
+    if max_norm is not None:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], max_norm)
 
 
 def loss_formula(weights: dict) -> str:
@@ -404,7 +446,7 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     from torch.utils.data import DataLoader
 
     train_dir, val_dir, out = Path(train_dir), Path(val_dir), Path(out)
-    train_set = dataset.DetectionDataset(train_dir)
+    train_set = dataset.DetectionDataset(train_dir, transforms=augment.camera_effects() if config.camera_augment else None)
     val_set = dataset.DetectionDataset(val_dir)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ChocoError("no training or validation images", train_dir if len(train_set) == 0 else val_dir)
@@ -424,7 +466,9 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     device = models.select_device(config.device)
     use_amp = config.amp and device.type == "cuda"
     torch.manual_seed(config.seed)  # the random initialisation
-    model, weights_used = models.build_detector(detector if state is None else models.DetectorConfig(**{**detector.as_dict(), "pretrained": "none"}))
+    # a resumed run is built as it first was (the same frozen layers, so the optimiser's state fits),
+    # from the weights it actually started from; the checkpoint then replaces them
+    model, weights_used = models.build_detector(detector if state is None else models.DetectorConfig(**{**detector.as_dict(), "pretrained": state["weights_used"]}))
     model.to(device)
     optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
@@ -434,7 +478,7 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
         weights_used = state["weights_used"]
         log.info("train: resuming %s after epoch %d of %d", out, progress.epochs_done, config.epochs)
     else:
-        log.info("train: %s", models.describe(model))
+        log.info("train: %s", models.describe(model, detector, weights_used))
     resumed_from = progress.epochs_done
     fileio.write_json(out / "config.json", {**key, "device": str(device), "amp": use_amp, "weights_used": weights_used,
                                             "train_images": len(train_set), "val_images": len(val_set), "steps_per_epoch": steps,
@@ -468,10 +512,13 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                clip_gradients(model, config.clip_grad_norm)
                 scaler.step(optimizer)
                 scaler.update()
             else:
                 loss.backward()
+                clip_gradients(model, config.clip_grad_norm)
                 optimizer.step()
             last_lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
@@ -511,3 +558,13 @@ def read_history(out: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ChocoError("no training history here: run notebooks/04_faster_rcnn_training.ipynb (or `chocolib train`) first", path)
     return pd.read_csv(path)
+
+
+#: the table `benchmarks/accuracy_budget.py --csv` wrote for the cpu profile's choice (committed)
+BUDGET_TABLE = paths.REPO_ROOT / "benchmarks" / "results" / "accuracy_budget_cpu.csv"
+
+
+def read_budget_table(path: str | Path = BUDGET_TABLE) -> pd.DataFrame | None:
+    """The accuracy-for-a-budget table behind the cpu profile (None when it is not there)."""
+    path = Path(path)
+    return pd.read_csv(path) if path.is_file() else None

@@ -217,3 +217,26 @@ def test_twin_split_and_passes(tmp_path):
     assert (augment.class_totals(first.manifest)["validation"] > 0).all()
     augment.augment(TWIN / "train", labels, tmp_path / "b", augment.AugmentParams(passes=10, work_side=800))
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+
+
+def test_camera_effects_change_only_the_pixels_and_repeat_under_a_seed():
+    import torch
+    from torchvision import tv_tensors
+
+    image = tv_tensors.Image(torch.randint(0, 256, (3, 60, 90), dtype=torch.uint8, generator=torch.Generator().manual_seed(3)))
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[10.0, 10.0, 40.0, 30.0]]), format="XYXY", canvas_size=(60, 90))
+    target = {"boxes": boxes, "labels": torch.tensor([2])}
+    always = augment.camera_effects(augment.CameraParams(p=1.0))
+    torch.manual_seed(7)
+    out, out_target = always(image, target)
+    assert isinstance(out, tv_tensors.Image) and out.dtype == torch.uint8 and out.shape == image.shape
+    assert not torch.equal(out, image)
+    assert torch.equal(out_target["boxes"], boxes) and torch.equal(out_target["labels"], target["labels"])
+    torch.manual_seed(7)
+    again, _ = always(image, target)
+    assert torch.equal(again, out)
+    torch.manual_seed(8)
+    other, _ = always(image, target)
+    assert not torch.equal(other, out)
+    never = augment.camera_effects(augment.CameraParams(p=0.0))
+    assert torch.equal(never(image, target)[0], image)

@@ -1,4 +1,6 @@
-"""The seed's detector: its head, its parameter groups, and the pretrained-weights paths (offline)."""
+"""The seed's detector: its head, its parameter groups, and the COCO-weights paths (offline).
+
+The EfficientNet-Lite backbones and their ImageNet weights: tests/test_backbones.py."""
 
 import logging
 import urllib.error
@@ -22,7 +24,8 @@ def _offline(monkeypatch):
 def test_the_seed_head_and_the_offline_fallback(monkeypatch, caplog):
     _offline(monkeypatch)
     with caplog.at_level(logging.WARNING):
-        model, used = models.build_detector(models.DetectorConfig(pretrained="auto", **SMALL))
+        config = models.DetectorConfig(pretrained="auto", **SMALL)
+        model, used = models.build_detector(config)
     assert used == "none"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "COCO weights unavailable" in warnings[0].getMessage() and "random initialisation" in warnings[0].getMessage()
@@ -31,7 +34,8 @@ def test_the_seed_head_and_the_offline_fallback(monkeypatch, caplog):
     assert (predictor.cls_score.out_features, predictor.bbox_pred.out_features) == (14, 56)
     total, trainable = models.count_parameters(model)
     assert total == trainable and 11_000_000 < total < 13_000_000  # all layers train from scratch
-    assert "M parameters" in models.describe(model)
+    line = models.describe(model, config, used)
+    assert line.startswith("Faster R-CNN MobileNetV3-Large FPN: ") and "M parameters" in line and line.endswith("starting from random initialisation")
 
 
 def test_coco_weights_are_an_error_offline(monkeypatch):
@@ -63,6 +67,8 @@ def test_post_processing_and_input_size_are_parameters():
     assert (heads.score_thresh, heads.nms_thresh, heads.detections_per_img) == (0.3, 0.4, 7)
     assert heads.fg_bg_sampler.batch_size_per_image == 64
     with pytest.raises(ChocoError, match="pretrained must be one of"):
+        models.build_detector(models.DetectorConfig(pretrained="best"))
+    with pytest.raises(ChocoError, match="mobilenet_v3_large has no imagenet weights"):
         models.build_detector(models.DetectorConfig(pretrained="imagenet"))
 
 

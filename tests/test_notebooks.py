@@ -55,14 +55,16 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     assert record["command"] == f"python -m chocolib pipeline --profile tiny --out {out}"
     assert [n["name"] for n in record["notebooks"]] == [p.name for p in NOTEBOOKS]
     assert all(n["status"] == "ok" and n["seconds"] > 0 for n in record["notebooks"])
-    assert record["packages"]["torch"] and record["git"]["commit"]
+    assert record["packages"]["torch"] and record["packages"]["timm"] and record["git"]["commit"]
+    # the tiny profile trains the offline pretrained start, as the cpu profile does
+    assert record["models"]["faster_rcnn"] == {"backbone": "efficientnet_lite0", "weights_used": "imagenet"}
     for nb in NOTEBOOKS:
         assert not _executed_errors(out / "report" / "executed" / nb.name)
     for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png",
                    "02_augmented_versions.png", "02_class_counts.png", "02_removed.png",
                    "03_training_draws.png", "03_training_loss.png", "03_loss_components.png", "03_val_f1.png",
                    "03_learning_rate.png", "03_predictions.png",
-                   "04_training_loss.png", "04_loss_components.png", "04_val_f1.png", "04_learning_rate.png",
+                   "04_backbone_ablation.png", "04_training_loss.png", "04_loss_components.png", "04_val_f1.png", "04_learning_rate.png",
                    "05_threshold.png", "05_count_error.png", "05_count_confusion.png",
                    "06_heatmaps.png", "06_features_2d.png", "06_features_3d.png", "06_gallery.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
@@ -78,7 +80,8 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     assert "YOLO12s: 9.26 M parameters" in printed
     assert not any(word in printed for word in ("Downloading", "https://", "Ultralytics Settings")), "notebook 03 went online or chatted"
     analysis = json.loads((out / "models" / "faster_rcnn" / "analysis.json").read_text())
-    assert analysis["convolutions"] == 66 and analysis["spatial_convolutions"] == 50 and analysis["roi_points"] > 0
+    # EfficientNet-Lite0's body (48 convolutions, no squeeze-and-excitation) and the FPN's 4: every one has a map
+    assert analysis["convolutions"] == 52 and analysis["spatial_convolutions"] == 52 and analysis["roi_points"] > 0
     assert set(analysis["silhouette"]) == {"512-d features", "PCA 2D", "t-SNE 2D", "t-SNE 3D"}
     assert not list(out.rglob("*.partial.ipynb")) and not list(out.rglob("*.tmp*"))
 
@@ -114,9 +117,9 @@ def test_notebook_05_compares_both_models_from_their_files(tiny_run):
     assert result.returncode == 0, result.stderr[-3000:]
     data = out / "data" / "raw" / "embedded-tiny-seed0"
     comparison = pd.read_csv(out / "models" / "comparison.csv", index_col="model")
-    assert list(comparison.index) == ["Faster R-CNN MobileNetV3-FPN", "YOLO12s"]
+    assert list(comparison.index) == ["Faster R-CNN EfficientNet-Lite0 FPN", "YOLO12s"]
     assert comparison.loc["YOLO12s", "parameters (M)"] == pytest.approx(9.2582, abs=1e-4)
-    for name, folder in (("Faster R-CNN MobileNetV3-FPN", "faster_rcnn"), ("YOLO12s", "yolo12")):
+    for name, folder in (("Faster R-CNN EfficientNet-Lite0 FPN", "faster_rcnn"), ("YOLO12s", "yolo12")):
         evaluation = json.loads((out / "models" / folder / "evaluation.json").read_text())
         history = pd.read_csv(out / "models" / folder / "history.csv")
         row = comparison.loc[name]

