@@ -38,15 +38,24 @@ class Candidate:
     max_size: int
     batch_size: int
     recipe: str
+    #: further TrainConfig settings, e.g. where the training images' variation comes from
+    extra: tuple = ()
 
 
+#: the seed's offline versions (notebook 02's folder) with camera effects online: the finetune
+#: recipe as it was first measured, before the online geometry replaced the offline crops
+OFFLINE = (("train_versions", "all"), ("geometry_augment", False))
 CANDIDATES = [
     # the committed cpu profile before this benchmark: the seed's model and recipe, random weights
     Candidate("seed-scratch", "mobilenet_v3_large", "none", 384, 576, 4, "seed"),
-    Candidate("lite0-384", "efficientnet_lite0", "imagenet", 384, 576, 2, "finetune"),
-    Candidate("lite0-512", "efficientnet_lite0", "imagenet", 512, 768, 2, "finetune"),
-    Candidate("lite0-640", "efficientnet_lite0", "imagenet", 640, 960, 2, "finetune"),
-    Candidate("lite1-512", "efficientnet_lite1", "imagenet", 512, 768, 2, "finetune"),
+    Candidate("lite0-384", "efficientnet_lite0", "imagenet", 384, 576, 2, "finetune", OFFLINE),
+    Candidate("lite0-512", "efficientnet_lite0", "imagenet", 512, 768, 2, "finetune", OFFLINE),
+    Candidate("lite0-640", "efficientnet_lite0", "imagenet", 640, 960, 2, "finetune", OFFLINE),
+    Candidate("lite1-512", "efficientnet_lite1", "imagenet", 512, 768, 2, "finetune", OFFLINE),
+    # the resized originals only, varied online (flips, quarter turns, zoom 0.75–1.25, camera
+    # effects) instead of the seed's offline crops, which zoom in up to 3.5×
+    Candidate("lite0-512-online", "efficientnet_lite0", "imagenet", 512, 768, 2, "finetune",
+              (("train_versions", "originals"), ("geometry_augment", True))),
 ]
 EPOCHS = 4
 PROBE_STEPS = 6
@@ -58,7 +67,7 @@ def configs(candidate: Candidate, epochs: int, steps: int, seed: int):
     return train.configs_for(profiles.get("cpu"), seed, recipe=candidate.recipe, backbone=candidate.backbone,
                              pretrained=candidate.pretrained, min_size=candidate.min_size, max_size=candidate.max_size,
                              batch_size=candidate.batch_size, epochs=epochs, steps_per_epoch=steps, patience=epochs,
-                             device="cpu")
+                             device="cpu", **dict(candidate.extra))
 
 
 def run(candidate: Candidate, split: Path, work: Path, minutes: float, seed: int) -> dict:

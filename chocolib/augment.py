@@ -502,3 +502,25 @@ def camera_effects(params: CameraParams = CameraParams()):
             return tv_tensors.wrap(x, like=image)
 
     return CameraEffects()
+
+
+def online_geometry(scale: tuple[float, float] = (0.75, 1.25)):
+    """Online at training time: flips, quarter turns and a zoom, all exact for axis-aligned boxes
+    (a turn by any other angle would inflate every box to the hull of a rotated one). Boxes cut by
+    the zoom are clamped; those left thinner than 2 px are dropped (SanitizeBoundingBoxes)."""
+    from torchvision.transforms import v2
+
+    quarter_turns = v2.RandomChoice([v2.RandomRotation(degrees=(angle, angle), expand=True) for angle in (0, 90, 180, 270)])
+    return v2.Compose([
+        v2.RandomHorizontalFlip(p=0.5),
+        v2.RandomVerticalFlip(p=0.5),
+        quarter_turns,
+        v2.RandomAffine(degrees=0, scale=scale),
+        v2.ClampBoundingBoxes(),
+        v2.SanitizeBoundingBoxes(min_size=2.0),
+    ])
+
+
+def is_original(stem: str) -> bool:
+    """Whether a file of notebook 02's folder is a photo's resized original (pass 0), not a version."""
+    return stem == version_name(stem.split("_aug")[0], 0)

@@ -240,3 +240,28 @@ def test_camera_effects_change_only_the_pixels_and_repeat_under_a_seed():
     assert not torch.equal(other, out)
     never = augment.camera_effects(augment.CameraParams(p=0.0))
     assert torch.equal(never(image, target)[0], image)
+
+
+def test_online_geometry_moves_boxes_with_the_pixels():
+    """A one-pixel-wide bright box: after flips, quarter turns and zoom its box still frames the bright pixels."""
+    import torch
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    for seed in range(6):
+        pixels = torch.zeros(3, 60, 90, dtype=torch.uint8)
+        pixels[:, 20:30, 40:55] = 255
+        boxes = tv_tensors.BoundingBoxes(torch.tensor([[40.0, 20.0, 55.0, 30.0]]), format="XYXY", canvas_size=(60, 90))
+        torch.manual_seed(seed)
+        image, target = augment.online_geometry()(tv_tensors.Image(pixels), {"boxes": boxes, "labels": torch.tensor([4])})
+        bright = (image[0] > 128).nonzero()
+        x0, y0, x1, y1 = target["boxes"][0].tolist()
+        assert target["labels"].tolist() == [4]
+        assert abs(bright[:, 1].min() - x0) <= 2 and abs(bright[:, 1].max() + 1 - x1) <= 2
+        assert abs(bright[:, 0].min() - y0) <= 2 and abs(bright[:, 0].max() + 1 - y1) <= 2
+        assert sorted(image.shape[-2:]) == [60, 90]  # quarter turns swap the sides, nothing else changes them
+
+
+def test_originals_are_told_from_versions():
+    assert augment.is_original("L1000756") and augment.is_original(augment.version_name("L1000756", 0))
+    assert not augment.is_original(augment.version_name("L1000756", 3))
