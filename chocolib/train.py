@@ -212,8 +212,12 @@ def build_optimizer(model, config: TrainConfig, total_steps: int):
 
     optimizer = torch.optim.SGD(parameter_groups(model, config.weight_decay), lr=config.lr,
                                 momentum=config.momentum, nesterov=True)
+    # OneCycleLR divides by the length of its warm-up (pct_start × total_steps − 1 steps): a run of
+    # a handful of steps (the tiny profile on its few originals) needs a warm-up of at least two steps.
+    total_steps = max(total_steps, 4)
+    pct_start = max(config.pct_start, 2 / total_steps)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.max_lr, total_steps=total_steps, pct_start=config.pct_start,
+        optimizer, max_lr=config.max_lr, total_steps=total_steps, pct_start=pct_start,
         anneal_strategy="cos", div_factor=config.div_factor, final_div_factor=config.final_div_factor)
     return optimizer, scheduler
 

@@ -5,6 +5,7 @@ The EfficientNet-Lite backbones and their ImageNet weights: tests/test_backbones
 import logging
 import urllib.error
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -93,6 +94,17 @@ def test_one_cycle_schedule_is_the_seeds():
     assert rates[0] == pytest.approx(0.02 / 25)  # OneCycleLR starts at max_lr / div_factor, not at SGD's lr
     assert rates.argmax() == pytest.approx(0.1 * 200, abs=1) and rates.max() == pytest.approx(0.02)
     assert rates[-1] == pytest.approx(0.02 / 25 / 1e4, rel=0.05)
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 3, 5, 10, 19])
+def test_one_cycle_schedule_of_a_handful_of_steps_warms_up_and_never_divides_by_zero(total_steps):
+    # the tiny profile trains 2 epochs of a few steps: a 10 % warm-up of 10 steps is a single step
+    config = train.TrainConfig(epochs=1, max_lr=0.005)
+    rates = train.planned_learning_rates(config, steps_per_epoch=total_steps)
+    assert len(rates) == total_steps and np.isfinite(rates).all()
+    assert rates[0] == pytest.approx(0.005 / 25)
+    if total_steps >= 4:
+        assert rates.max() == pytest.approx(0.005, rel=0.01) and rates[-1] < rates.max()
 
 
 def test_device_choice():
