@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,29 +69,35 @@ def configs(candidate: Candidate, epochs: int, steps: int, seed: int):
                              device="cpu", **dict(candidate.extra))
 
 
-def run(candidate: Candidate, split: Path, work: Path, minutes: float, seed: int) -> dict:
-    from chocolib import annotations, models, predict, train
+def run(candidate: Candidate, split: Path, work: Path, minutes: float, seed: int) -> Path:
+    """Train `candidate` for `minutes` of training (timed by a warm probe first); its folder."""
+    from chocolib import train
 
     # the speed of a warm loop: the probe's second epoch (the first steps of a process are slower)
     detector, probe = configs(candidate, 2, PROBE_STEPS, seed)
     speed = train.train(split / "train", split / "val", work / f"{candidate.name}-probe", detector, probe).history["images_per_s"].iloc[-1]
     steps = max(EPOCHS, int(minutes * 60 * speed / candidate.batch_size))
     detector, config = configs(candidate, EPOCHS, steps // EPOCHS, seed)
-    started = time.perf_counter()
-    summary = train.train(split / "train", split / "val", work / candidate.name, detector, config)
-    wall = time.perf_counter() - started
-    history = summary.history
+    return train.train(split / "train", split / "val", work / candidate.name, detector, config).out
+
+
+def score(candidate: Candidate, out: Path, split: Path) -> dict:
+    """The table's row for a finished run in `out`: its history, and its best checkpoint on validation."""
+    from chocolib import annotations, models, predict, train
+
+    history = train.read_history(out)
+    saved = train.read_config(out)
     last = history.iloc[-1]
-    model, _ = models.load_detector(summary.best_checkpoint)  # the epoch of lowest validation loss, as the pipeline keeps
+    model, _ = models.load_detector(out / "best.pt")  # the epoch of lowest validation loss, as the pipeline keeps
     found = predict.detect(model, split / "val" / "images", None)
     truth = predict.true_counts(annotations.read_labels(split / "val" / "labels"), found.ids)
     sweep = predict.threshold_sweep(found, truth)
     best = sweep.loc[sweep["f1"].idxmax()]
-    train_seconds = float(history["seconds"].sum())
-    return {"candidate": candidate.name, "backbone": candidate.backbone, "weights": summary.weights_used,
+    return {"candidate": candidate.name, "backbone": candidate.backbone, "weights": saved["weights_used"],
             "input": f"{candidate.min_size}/{candidate.max_size}", "batch": candidate.batch_size, "recipe": candidate.recipe,
-            "steps": steps // EPOCHS * EPOCHS, "images/s": float(history["images_per_s"].mean()),
-            "train+val min": train_seconds / 60, "wall min": wall / 60, "val loss": float(last["val_loss"]),
+            "data": dict(candidate.extra).get("train_versions", "all") + (" + online geometry" if dict(candidate.extra).get("geometry_augment") else ""),
+            "steps": saved["steps_per_epoch"] * len(history), "images/s": float(history["images_per_s"].mean()),
+            "train+val min": float(history["seconds"].sum()) / 60, "val loss": float(last["val_loss"]),
             "F1@0.6": predict.f1_at(found, truth, 0.6), "best F1": float(best["f1"]), "at": float(best["threshold"])}
 
 
@@ -103,6 +108,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="candidate names to run (default: all)")
     parser.add_argument("--work", type=Path, default=None, help="where the runs go (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--table-only", action="store_true",
+                        help="train nothing: make the table from the finished runs already in --work")
     parser.add_argument("--csv", type=Path, default=None,
                         help="also write the table here (notebook 04 shows benchmarks/results/accuracy_budget_cpu.csv)")
     args = parser.parse_args()
@@ -114,7 +121,8 @@ def main() -> None:
         work = args.work or Path(tmp)
         rows = []
         for candidate in chosen:
-            rows.append(run(candidate, args.data, work, args.minutes, args.seed))
+            out = work / candidate.name if args.table_only else run(candidate, args.data, work, args.minutes, args.seed)
+            rows.append(score(candidate, out, args.data))
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.4g}"), flush=True)
     table = pd.DataFrame(rows)
     table.insert(1, "budget min", args.minutes)
@@ -123,8 +131,7 @@ def main() -> None:
 
         fileio.write_text(args.csv, table.to_csv(index=False, float_format="%.4f"))
     print(f"\nbudget {args.minutes:g} min of training per candidate, {EPOCHS} epochs each, validation on {args.data / 'val'}:")
-    print(table.to_string(index=False, formatters={"images/s": "{:.2f}".format, "train+val min": "{:.1f}".format,
-                                                   "wall min": "{:.1f}".format, "val loss": "{:.4f}".format,
+    print(table.to_string(index=False, formatters={"images/s": "{:.2f}".format, "train+val min": "{:.1f}".format, "val loss": "{:.4f}".format,
                                                    "F1@0.6": "{:.4f}".format, "best F1": "{:.4f}".format, "at": "{:.2f}".format}))
 
 

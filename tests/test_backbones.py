@@ -127,6 +127,19 @@ def test_a_checkpoint_rebuilds_its_backbone(tmp_path):
         assert loaded(image)[0]["boxes"].shape[1] == 4
 
 
+def test_an_imagenet_checkpoint_rebuilds_to_the_same_model_and_size(tmp_path, no_network):
+    # trained with frozen batch norm, rebuilt for inference with plain batch norm in eval mode
+    config = models.DetectorConfig(backbone="efficientnet_lite0", pretrained="imagenet", **SMALL)
+    model, used = models.build_detector(config)
+    torch.save({"detector": config.as_dict(), "model": model.state_dict(), "weights_used": used}, tmp_path / "best.pt")
+    loaded, _ = models.load_detector(tmp_path / "best.pt")
+    assert models.count_parameters(loaded)[0] == models.count_parameters(model)[0]
+    model.eval()
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        assert torch.allclose(model.backbone(image)["pool"], loaded.backbone(image)["pool"], atol=1e-5)
+
+
 def test_profiles_and_recipes(monkeypatch):
     detector, config = train.configs_for(profiles.get("cpu"))
     assert detector.backbone == "efficientnet_lite0" and detector.pretrained == "auto"

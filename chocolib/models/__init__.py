@@ -79,8 +79,11 @@ WEIGHT_WORDS = {"coco": "COCO detector weights (torchvision)", "imagenet": "Imag
 
 
 def count_parameters(model) -> tuple[int, int]:
-    """(all parameters, trainable parameters)."""
-    total = sum(p.numel() for p in model.parameters())
+    """(all parameters, trainable parameters). A frozen batch norm keeps its scale and shift as
+    buffers; they count as parameters, so a model has the same size frozen for training and
+    rebuilt for inference."""
+    frozen_affine = sum(b.numel() for name, b in model.named_buffers() if name.rsplit(".", 1)[-1] in ("weight", "bias"))
+    total = sum(p.numel() for p in model.parameters()) + frozen_affine
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return total, trainable
 
