@@ -3,8 +3,8 @@ PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= cpu
 SEED    ?= 0
-# The embedded-data run goes to runs/ (git-ignored) so it never overwrites the committed canonical run.
-OUT     ?= runs/embedded-$(PROFILE)
+# A run goes to runs/PROFILE (git-ignored, the CLI's default too); only `canonical` writes the committed run.
+OUT     ?= runs/$(PROFILE)
 SHARED  ?= ../shared/data
 PY      := $(VENV)/bin/python
 
@@ -44,7 +44,7 @@ test: setup
 
 ## canonical: the committed run, on the IAPR 2025 twin with the real annotation, into the repository itself
 canonical: setup
-	$(PY) -m chocolib pipeline --profile cpu --data $(SHARED)/iapr2025-twin --annotations $(SHARED)/iapr2025/annotations/roboflow_yolo
+	$(PY) -m chocolib pipeline --profile cpu --data $(SHARED)/iapr2025-twin --annotations $(SHARED)/iapr2025/annotations/roboflow_yolo --out .
 
 clean:
 	rm -rf runs .pytest_cache

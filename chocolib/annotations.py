@@ -318,9 +318,7 @@ def import_annotations(source: str | Path, images: str | Path, out: str | Path, 
     The folder is replaced as a whole, atomically.
     """
     source, images, out = Path(source), Path(images), Path(out)
-    photos = dataset.list_photos(images)
-    if not photos:
-        raise ChocoError("no photos (.jpg, .jpeg, .png) in the folder", images)
+    photos = dataset.list_photos(images, verify=True)
     entries, sizes = read_export(source)
     _check_sizes(sizes, photos, source)
     matched = _match_photos(entries, photos, images)

@@ -298,7 +298,7 @@ class AugmentSummary:
 
 
 def _inputs(images: Path, labels: Path) -> list[tuple[str, Path, Path]]:
-    photos = dataset.list_photos(images)
+    photos = dataset.list_photos(images, verify=True)
     label_files = sorted(p for p in labels.glob("*.txt"))
     if not label_files:
         raise ChocoError("no label files (*.txt): run notebooks/01_annotation_import.ipynb first", labels)

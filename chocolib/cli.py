@@ -1,4 +1,4 @@
-"""``python -m chocolib <command>``: the command-line contract of DESIGN.md.
+"""``python -m chocolib <command>``: the command-line contract of docs/ARCHITECTURE.md.
 
 Each command logs progress on stderr and prints its result as the last line of stdout. A user's
 mistake (ChocoError) is one line on stderr and exit status 2, without a traceback.
@@ -75,6 +75,19 @@ def _predict(args) -> str:
 
     return str(predict.predict(args.weights, args.images, args.out, args.threshold, args.sample_submission,
                                args.batch_size, args.device, args.work_side))
+
+
+def _count(args) -> str:
+    from chocolib import predict
+
+    from chocolib import paths
+
+    out = args.out or paths.default_root("count")
+    found = predict.count_photos(args.photos, args.weights, out, args.threshold, args.device)
+    for photo in found:
+        print(photo.line())
+    total = sum(int(photo.counts.sum()) for photo in found)
+    return f"{len(found)} photo(s), {total} chocolate(s); drawn in {out}"
 
 
 def _score(args) -> str:
@@ -174,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=_predict)
 
+    p = sub.add_parser("count", help="count the chocolates of one or more photos and draw them (the canonical checkpoint by default)")
+    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photo files (.jpg, .jpeg, .png), any size, EXIF orientation applied")
+    p.add_argument("--weights", type=Path, default=None, help="a checkpoint (default: models/faster_rcnn/best.pt of the committed run)")
+    p.add_argument("--threshold", type=float, default=None, help="score threshold (default: threshold.json beside the checkpoint, else 0.6)")
+    p.add_argument("--out", type=Path, default=None, help="folder for the drawn photos, PHOTO_counted.jpg (default: runs/count in the repository)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.set_defaults(func=_count)
+
     p = sub.add_parser("score", help="the course metric: mean per-image count F1 of a submission against the truth")
     p.add_argument("--truth", required=True, type=Path, help="CSV with the true counts (Kaggle format)")
     p.add_argument("--submission", required=True, type=Path, help="CSV with the predicted counts, the same ids")
@@ -188,19 +209,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="tiny", choices=["tiny", "cpu", "full"])
     p.add_argument("--data", type=Path, default=None, help="dataset folder in the Kaggle layout (default: the embedded dataset)")
     p.add_argument("--annotations", type=Path, default=None, help="annotation export (default: DATA/annotations/roboflow_yolo)")
-    p.add_argument("--out", type=Path, default=None, help="output root (default: the repository root)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output root (default: runs/PROFILE in the repository, git-ignored; `make canonical` alone writes the committed run with --out .)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-report", action="store_true", help="stop after the notebooks (prints report/run.json)")
     p.set_defaults(func=_pipeline)
 
     p = sub.add_parser("report", help="build report/report.pdf (LaTeX) and report/report.html from a run's files")
-    p.add_argument("--out", type=Path, default=None, help="the run's output root (default: the repository root)")
+    p.add_argument("--out", type=Path, required=True, help="the run's output root, e.g. runs/cpu (or . for the committed run)")
     p.set_defaults(func=_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # command-line paths are relative to where the user stands; chocolib takes relative paths from
+    # the repository root (paths.from_repo), so they are made absolute here
+    for name, value in vars(args).items():
+        if isinstance(value, Path):
+            setattr(args, name, value.expanduser().absolute())
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         result = args.func(args)

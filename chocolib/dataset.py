@@ -36,17 +36,38 @@ _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 # --------------------------------------------------------------------------------------------
 # Photos
 # --------------------------------------------------------------------------------------------
-def list_photos(folder: str | Path) -> dict[str, Path]:
-    """Photos in `folder` (not recursive) by file stem, sorted by stem."""
+def list_photos(folder: str | Path, verify: bool = False) -> dict[str, Path]:
+    """Photos in `folder` (not recursive) by file stem, sorted by stem.
+
+    An empty folder, or two photos whose names differ only in case or extension (``L1.JPG`` and
+    ``l1.jpg``), is an error naming them; other files are skipped with one log line. With `verify`,
+    every photo is decoded (at 1/8 scale, cheap) first, so that a corrupt, truncated or non-photo
+    file stops the command before it writes anything.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ChocoError("photo folder not found", folder)
     found: dict[str, Path] = {}
+    by_lower: dict[str, Path] = {}
+    skipped = []
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in PHOTO_SUFFIXES and not path.name.startswith("."):
-            if path.stem in found:
-                raise ChocoError(f"two photos share the name {path.stem!r}: {found[path.stem].name} and {path.name}", folder)
-            found[path.stem] = path
+        if path.name.startswith("."):
+            continue
+        if path.suffix.lower() not in PHOTO_SUFFIXES or not path.is_file():
+            skipped.append(path.name)
+            continue
+        twin = by_lower.get(path.stem.lower())
+        if twin is not None:
+            raise ChocoError(f"two photos share the name {path.stem!r}: {twin.name} and {path.name} (names differing only in "
+                             "case or extension are one photo id)", folder)
+        found[path.stem] = by_lower[path.stem.lower()] = path
+    if skipped:
+        log.info("%s: %d file(s) that are not photos skipped (%s)", folder, len(skipped), ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else ""))
+    if not found:
+        raise ChocoError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in the folder", folder)
+    if verify:
+        for path in tqdm(found.values(), desc=f"check {folder.name}/", unit="photo", leave=False):
+            verify_photo(path)
     return found
 
 

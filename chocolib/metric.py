@@ -1,4 +1,4 @@
-"""The course metric (DESIGN.md): a count F1 per image, averaged over images.
+"""The course metric (docs/ARCHITECTURE.md): a count F1 per image, averaged over images.
 
 For one image with true counts t and predicted counts p over the 13 classes,
 TP = Σ_c min(t_c, p_c), FPN = Σ_c |t_c − p_c|, and F1 = 2·TP / (2·TP + FPN), or 1 when both

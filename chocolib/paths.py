@@ -1,8 +1,14 @@
 """Where things are: the repository, the notebooks, and every folder under an output root.
 
-One output root holds a run (DESIGN.md): ``data/raw`` (a generated dataset), ``data/interim/labels``,
-``data/processed/augmented``, ``models/``, ``figures/``, ``report/`` and ``submissions/``. The
-canonical run writes into the repository itself; tests use a temporary root.
+One output root holds a run (docs/ARCHITECTURE.md): ``data/raw`` (a generated dataset),
+``data/interim/labels``, ``data/processed/augmented``, ``models/``, ``figures/``, ``report/`` and
+``submissions/``. By default a run goes to ``runs/<profile>/`` in the repository, which git ignores:
+only ``make canonical`` names the repository root itself, so nothing a user runs by default
+overwrites the committed run. Tests use a temporary root.
+
+Relative paths: on the command line they are relative to where you stand (the CLI makes them
+absolute); in a notebook's parameters and in ``CHOCO_OUT``, ``CHOCO_DATA`` and ``CHOCO_ANNOTATIONS``
+they are relative to the repository root, never to the kernel's folder (``notebooks/``).
 """
 
 from __future__ import annotations
@@ -18,15 +24,25 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
 
+def from_repo(path: str | Path) -> Path:
+    """`path` made absolute: a relative one is taken from the repository root."""
+    return (REPO_ROOT / Path(path).expanduser()).resolve()
+
+
+def default_root(profile: str) -> Path:
+    """Where a run goes when no output root is named: ``runs/<profile>`` (git-ignored)."""
+    return REPO_ROOT / "runs" / profile
+
+
 @dataclass(frozen=True)
 class RunPaths:
     root: Path
 
     @classmethod
-    def at(cls, out_root: str | Path | None) -> "RunPaths":
-        """The output root given, else ``$CHOCO_OUT``, else the repository root."""
-        chosen = out_root or os.environ.get("CHOCO_OUT") or REPO_ROOT
-        return cls(Path(chosen).expanduser().resolve())
+    def at(cls, out_root: str | Path | None, profile: str = "tiny") -> "RunPaths":
+        """The output root given, else ``$CHOCO_OUT``, else ``runs/<profile>`` in the repository."""
+        chosen = out_root or os.environ.get("CHOCO_OUT")
+        return cls(from_repo(chosen) if chosen else default_root(profile))
 
     def embedded_dataset(self, size: str, seed: int) -> Path:
         return self.root / "data" / "raw" / f"embedded-{size}-seed{seed}"
@@ -80,7 +96,7 @@ def resolve_data(run: RunPaths, profile: str, data_dir: str | Path | None, seed:
     """
     chosen = data_dir or os.environ.get("CHOCO_DATA")
     if chosen:
-        return Path(chosen).expanduser().resolve(), False
+        return from_repo(chosen), False
     return run.embedded_dataset(profiles.get(profile).synth_size, seed), True
 
 
@@ -88,7 +104,7 @@ def resolve_annotations(data_dir: Path, annotations: str | Path | None) -> Path:
     """The annotation export: the one given, else ``$CHOCO_ANNOTATIONS``, else the dataset's own."""
     chosen = annotations or os.environ.get("CHOCO_ANNOTATIONS")
     if chosen:
-        return Path(chosen).expanduser().resolve()
+        return from_repo(chosen)
     own = data_dir / "annotations" / "roboflow_yolo"
     if own.is_dir():
         return own

@@ -105,7 +105,7 @@ def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, anno
     `command` is the command line to record (the CLI passes its own).
     """
     settings = profiles.get(profile)
-    run = paths.RunPaths.at(out_root)
+    run = paths.RunPaths.at(out_root, settings.name)
     data, embedded = paths.resolve_data(run, settings.name, data_dir, seed)
     if embedded:
         synthetic.ensure_dataset(data, settings.synth_size, seed)

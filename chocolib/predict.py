@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from chocolib import classes, dataset, fileio, metric
+from chocolib import classes, dataset, fileio, metric, paths
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,21 @@ class TestDataset:
     6000×4000 photo never becomes a 6000×4000 tensor.
     """
 
-    def __init__(self, folder: str | Path, max_side: int | None):
-        self.folder = Path(folder)
-        self.photos = list(dataset.list_photos(folder).items())
-        if not self.photos:
-            raise ChocoError("no photos (.jpg, .jpeg, .png) in this folder", folder)
+    def __init__(self, source: str | Path | list, max_side: int | None):
+        """`source`: a folder, or a list of photo files (each checked to exist and decode)."""
+        if isinstance(source, (list, tuple)):
+            self.folder = None
+            self.photos = [(Path(path).stem, Path(path)) for path in source]
+            for _, path in self.photos:
+                if not path.is_file():
+                    raise ChocoError("photo not found", path)
+                dataset.verify_photo(path)
+        else:
+            self.folder = Path(source)
+            self.photos = list(dataset.list_photos(source, verify=True).items())
         self.ids = [dataset.photo_id(stem) for stem, _ in self.photos]
         if len(set(self.ids)) != len(self.ids):
-            raise ChocoError("two photos give the same Kaggle id (e.g. L1.JPG and 1.png)", folder)
+            raise ChocoError("two photos give the same Kaggle id (e.g. L1.JPG and 1.png)", self.folder or self.photos[0][1])
         self.max_side = max_side
 
     def __len__(self) -> int:
@@ -130,8 +137,9 @@ def working_side(checkpoint: str | Path, default: int) -> int:
     return int(default)
 
 
-def detect(model, folder: str | Path, max_side: int | None, batch_size: int = 4, device=None) -> Detections:
-    """Run `model` (eval mode) once over every photo of `folder`; the raw detections and images/s."""
+def detect(model, folder: str | Path | list, max_side: int | None, batch_size: int = 4, device=None) -> Detections:
+    """Run `model` (eval mode) once over every photo of `folder` (or a list of photo files); the raw
+    detections and images/s."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -142,7 +150,7 @@ def detect(model, folder: str | Path, max_side: int | None, batch_size: int = 4,
     model.eval()
     started = time.perf_counter()
     with torch.inference_mode():
-        for images, ids in tqdm(loader, desc=f"detect {Path(folder).name}", unit="batch", leave=False):
+        for images, ids in tqdm(loader, desc=f"detect {photos.folder.name if photos.folder else 'photos'}", unit="batch", leave=False):
             outputs = model([image.to(device) for image in images])
             for image, photo, output in zip(images, ids, outputs):
                 height, width = image.shape[-2:]
@@ -157,7 +165,7 @@ def detect(model, folder: str | Path, max_side: int | None, batch_size: int = 4,
     table = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame(columns=DETECTION_COLUMNS)
     table = table.astype({"id": str, "label": "int64", "class": str, "score": "float64"})
     found = Detections(table.reset_index(drop=True), photos.ids, len(photos) / seconds)
-    log.info("detect: %d photos of %s, %d detections, %.2f images/s", len(photos), folder, len(table), found.images_per_s)
+    log.info("detect: %d photos of %s, %d detections, %.2f images/s", len(photos), photos.folder or "the list", len(table), found.images_per_s)
     return found
 
 
@@ -322,26 +330,108 @@ def write_submission(counts: pd.DataFrame, out: str | Path, sample_submission: s
     return fileio.write_text(out, table.to_csv())
 
 
+def threshold_for(weights: Path, threshold: float | None) -> float:
+    """`threshold`, else the one notebook 05 chose beside the checkpoint, else the seed's 0.6."""
+    if threshold is None:
+        threshold = read_threshold(weights.parent)
+        source = "chosen on validation (threshold.json)" if threshold is not None else "the seed's"
+        threshold = SEED_THRESHOLD if threshold is None else threshold
+        log.info("threshold %.2f, %s", threshold, source)
+    if not 0.0 <= threshold <= 1.0:
+        raise ChocoError(f"threshold {threshold} is not a score between 0 and 1")
+    return threshold
+
+
+def load_for_inference(weights: Path, device: str = "auto", work_side: int | None = None):
+    """(model, the side photos are decoded at) for a checkpoint of either model."""
+    from chocolib import models
+
+    if not weights.is_file():
+        raise ChocoError("checkpoint not found", weights)
+    model, config = models.load_model(weights, models.select_device(device))
+    default_side = getattr(config, "max_size", None) or config.image_size
+    return model, work_side or working_side(weights, default_side)
+
+
 def predict(weights: str | Path, images: str | Path, out: str | Path, threshold: float | None = None,
             sample_submission: str | Path | None = None, batch_size: int = 4, device: str = "auto",
             work_side: int | None = None) -> Path:
     """The `predict` command: detections of `images` (saved beside `out` as ``*_detections.csv``),
     counts at `threshold` (default: the one notebook 05 chose beside the checkpoint, else the
     seed's 0.6), the submission at `out`."""
-    from chocolib import models
-
     weights, images, out = Path(weights), Path(images), Path(out)
-    if threshold is None:
-        threshold = read_threshold(weights.parent)
-        source = "chosen on validation (threshold.json)" if threshold is not None else "the seed's"
-        threshold = SEED_THRESHOLD if threshold is None else threshold
-        log.info("predict: threshold %.2f, %s", threshold, source)
-    if not 0.0 <= threshold <= 1.0:
-        raise ChocoError(f"threshold {threshold} is not a score between 0 and 1")
+    threshold = threshold_for(weights, threshold)
     if sample_submission is None and (images.parent / "sample_submission.csv").is_file():
         sample_submission = images.parent / "sample_submission.csv"  # the Kaggle layout: test/ beside it
-    model, config = models.load_model(weights, models.select_device(device))
-    default_side = getattr(config, "max_size", None) or config.image_size
-    found = detect(model, images, work_side or working_side(weights, default_side), batch_size)
+    model, side = load_for_inference(weights, device, work_side)
+    found = detect(model, images, side, batch_size)
     found.save(out.with_name(f"{out.stem}_detections.csv"))
     return write_submission(found.counts(threshold), out, sample_submission)
+
+
+# --------------------------------------------------------------------------------------------
+# One photo, one command
+# --------------------------------------------------------------------------------------------
+#: The committed run's checkpoint (`make canonical`), the default of `count`.
+CANONICAL_WEIGHTS = paths.REPO_ROOT / "models" / "faster_rcnn" / "best.pt"
+
+
+@dataclass
+class PhotoCount:
+    photo: Path
+    counts: pd.Series  # Kaggle name → count
+    drawn: Path
+
+    def line(self) -> str:
+        found = ", ".join(f"{name} {n}" for name, n in self.counts.items() if n)
+        return f"{self.photo.name}: {int(self.counts.sum())} chocolate(s){': ' + found if found else ''} (drawn: {self.drawn})"
+
+
+def draw_detections(image, kept: pd.DataFrame, title: str):
+    """`image` (PIL) with its kept detections (normalised x0..y1) in class colours and a title band."""
+    from PIL import ImageDraw
+
+    image = image.copy()
+    width, height = image.size
+    pen = ImageDraw.Draw(image)
+    line = max(2, round(max(width, height) / 400))
+    for box in kept.to_dict("records"):
+        color = classes.COLORS[box["class"]]
+        xy = (box["x0"] * width, box["y0"] * height, box["x1"] * width, box["y1"] * height)
+        pen.rectangle(xy, outline=color, width=line)
+        label = f"{box['class']} {box['score']:.2f}"
+        left, top, right, bottom = pen.textbbox((xy[0], xy[1]), label)
+        lift = bottom - top + 2 * line
+        pen.rectangle((left, top - lift, right + 2 * line, bottom - lift + line), fill=color)
+        pen.text((xy[0] + line, xy[1] - lift), label, fill="black")
+    band = pen.textbbox((0, 0), title)[3] + 3 * line
+    pen.rectangle((0, 0, width, band), fill="white")
+    pen.text((line, line), title, fill="black")
+    return image
+
+
+def count_photos(photos: list[str | Path], weights: str | Path | None, out_dir: str | Path,
+                 threshold: float | None = None, device: str = "auto") -> list[PhotoCount]:
+    """The `count` command: each photo's counts per class at the model's threshold, and the photo
+    with its detections drawn, as ``out_dir/<stem>_counted.jpg``. `weights` defaults to the
+    committed run's checkpoint."""
+    weights = Path(weights) if weights is not None else CANONICAL_WEIGHTS
+    if not weights.is_file():
+        raise ChocoError("checkpoint not found" + ("" if weights != CANONICAL_WEIGHTS else
+                         ": pass --weights CKPT (a best.pt written by train), or run `make canonical` first"), weights)
+    photos = [Path(p) for p in photos]
+    threshold = threshold_for(weights, threshold)
+    model, side = load_for_inference(weights, device)
+    found = detect(model, photos, side, batch_size=1)
+    counts = found.counts(threshold)
+    kept = found.kept(threshold)
+    results = []
+    for photo, photo_id in zip(photos, found.ids):
+        image = dataset.read_photo(photo, max_side=side)
+        row = counts.loc[photo_id]
+        title = f"{photo.name}: {int(row.sum())} chocolate(s) at score >= {threshold:.2f}"
+        drawn = Path(out_dir) / f"{photo.stem}_counted.jpg"
+        with fileio.atomic_path(drawn) as tmp:
+            draw_detections(image, kept[kept["id"] == photo_id], title).save(tmp, quality=90)
+        results.append(PhotoCount(photo, row, drawn))
+    return results

@@ -22,6 +22,8 @@ from chocolib.errors import ChocoError
 log = logging.getLogger(__name__)
 
 TEMPLATE = paths.REPO_ROOT / "report" / "report.ipynb"
+#: the LaTeX template of the PDF: nbconvert's article on A4
+LATEX_TEMPLATE = paths.REPO_ROOT / "report" / "latex" / "a4.tex.j2"
 #: the section titles, in order (the tests look for each in the PDF's text)
 SECTIONS = ("Abstract", "Data", "Pipeline overview", "Model architectures", "Training", "Inference and submission",
             "Analysis", "Gallery", "Reproducibility")
@@ -33,21 +35,63 @@ LATEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic 
 # Pieces the report notebook uses
 # --------------------------------------------------------------------------------------------
 def markdown_table(table: pd.DataFrame, digits: int = 4, index: bool = True) -> str:
-    """A pandas table as a Markdown (pipe) table, floats to `digits` decimals, empty cells for
-    missing values: pandoc turns it into a LaTeX table in the PDF and nbconvert into HTML."""
+    """A pandas table as a Markdown (pipe) table, floats to `digits` decimals: pandoc turns it into
+    a LaTeX table in the PDF and nbconvert into HTML. A column with no value at all is dropped; a
+    missing value in a kept column reads "n/a" (the caller says why, beside the table)."""
+
+    def missing(value) -> bool:
+        return value is None or (isinstance(value, float) and math.isnan(value))
 
     def cell(value) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return ""
+        if missing(value):
+            return "n/a"
         if isinstance(value, float):
             return f"{value:.{digits}f}"
         return str(value).replace("|", "\\|")
 
     frame = table.reset_index() if index else table
+    frame = frame[[c for c in frame.columns if not all(missing(v) for v in frame[c])]]
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 version``, ``10 versions``."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as the report shows it: relative to the repository when inside it or beside it
+    (``../shared/data/…``), else by its last two folders (``…/user/kaggle``): never the machine's
+    absolute path."""
+    import os
+
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    relative = Path(os.path.relpath(path, paths.REPO_ROOT))
+    if relative.parts[:1] != ("..",) or relative.parts[1:2] != ("..",):
+        return "." if str(relative) == "." else str(relative)
+    return "…/" + "/".join(path.parts[-2:])
+
+
+def shown_command(command: str) -> str:
+    """A recorded command line with its absolute paths shown as `shown_path` shows them."""
+    return " ".join(shown_path(word) if word.startswith("/") else word for word in command.split())
+
+
+class FigureCounter:
+    """Numbers the report's figures in the order they appear: 'Figure 1', 'Figure 2', … with no gap
+    when a figure is missing from a run."""
+
+    def __init__(self):
+        self.count = 0
+
+    def caption(self, text: str) -> str:
+        self.count += 1
+        return f"Figure {self.count}: {text}"
 
 
 def figure_image(path: str | Path, max_width: int = 1400):
@@ -105,6 +149,8 @@ def _export(executed: Path, exporter_name: str) -> bytes:
 
     nb = nbformat.read(executed, as_version=4)
     exporter = getattr(nbconvert, exporter_name)()
+    if exporter_name == "PDFExporter":
+        exporter.template_file = str(LATEX_TEMPLATE)
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -112,12 +158,12 @@ def _export(executed: Path, exporter_name: str) -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
-def build_report(out_root: str | Path | None = None, template: Path = TEMPLATE) -> Path:
+def build_report(out_root: str | Path, template: Path = TEMPLATE) -> Path:
     """Execute the report notebook on the run under `out_root`, write ``report.html`` and, with
     LaTeX, ``report.pdf``; return the PDF's path, else the HTML's."""
     import papermill
 
-    run = paths.RunPaths.at(out_root)
+    run = paths.RunPaths(paths.from_repo(out_root))
     if not run.run_json.is_file():
         raise ChocoError("no run here: `python -m chocolib pipeline` writes this record, then the report", run.run_json)
     executed = run.executed / "report.ipynb"

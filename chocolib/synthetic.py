@@ -559,3 +559,69 @@ def ensure_dataset(out: str | Path, size: str = "tiny", seed: int = 0) -> Path:
             log.info("synth: %s already holds the %s dataset for seed %d", out, size, seed)
             return out
     return generate(out, size, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Camera-size copies: the real dataset's 6000×4000 JPEGs, some stored rotated with an EXIF flag
+# --------------------------------------------------------------------------------------------
+#: The real photos' size (a 24-megapixel camera, landscape).
+CAMERA_SIZE = (6000, 4000)
+#: EXIF orientation → the transpose that stores an upright picture so that a viewer applying the
+#: flag shows it upright again (6: the viewer turns it 90° clockwise; 8: counter-clockwise).
+STORED_ROTATED = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+def _camera_photo(args) -> None:
+    source, target, size, orientation, quality = args
+    with Image.open(source) as image:
+        upright = image.convert("RGB").resize(size, Image.BILINEAR)
+    exif = Image.Exif()
+    if orientation:
+        upright = upright.transpose(STORED_ROTATED[orientation])
+        exif[0x0112] = orientation
+    with fileio.atomic_path(target) as tmp:
+        upright.save(tmp, format="JPEG", quality=quality, exif=exif.tobytes())
+
+
+def camera_copy(source: str | Path, out: str | Path, export: str | Path | None = None, size: tuple[int, int] = CAMERA_SIZE,
+                photos_per_split: int | None = None, rotate_every: int = 3, quality: int = 90, workers: int | None = None) -> Path:
+    """A copy of a Kaggle-layout dataset as a camera would have written it: every photo up-scaled
+    to `size`, every `rotate_every`-th one stored rotated with EXIF orientation 6 or 8 (upright when
+    displayed, as phones and cameras write portrait shots). The CSVs, the references and the
+    annotation export (`export`, default ``source/annotations/roboflow_yolo``, copied to
+    ``out/annotations/roboflow_yolo``) follow; with `photos_per_split`, only the first N training and
+    test photos are kept and the CSVs and export are cut to match."""
+    import csv
+    import shutil
+
+    from chocolib import annotations
+
+    source, out = Path(source), Path(out)
+    export = Path(export) if export is not None else source / "annotations" / "roboflow_yolo"
+    jobs, kept = [], {}
+    for split in ("train", "test"):
+        photos = list(dataset.list_photos(source / split).items())[:photos_per_split]
+        kept[split] = {stem for stem, _ in photos}
+        for number, (stem, path) in enumerate(photos):
+            orientation = (6, 8)[(number // rotate_every) % 2] if rotate_every and number % rotate_every == rotate_every - 1 else 0
+            jobs.append((path, out / split / f"{stem}.JPG", size, orientation, quality))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(tqdm(pool.map(_camera_photo, jobs), total=len(jobs), desc=f"camera-size {out.name}", unit="photo"))
+
+    for csv_name, split in (("train.csv", "train"), ("sample_submission.csv", "test"), ("test_truth.csv", "test")):
+        if (source / csv_name).is_file():
+            with open(source / csv_name, newline="", encoding="utf-8-sig") as handle:
+                rows = list(csv.reader(handle))
+            ids = {dataset.photo_id(stem) for stem in kept[split]}
+            text = "".join(",".join(row) + "\n" for row in [rows[0], *(r for r in rows[1:] if r and r[0] in ids)])
+            fileio.write_text(out / csv_name, text)
+    if (source / "references").is_dir():
+        shutil.copytree(source / "references", out / "references", dirs_exist_ok=True)
+    if export.is_dir():
+        target = out / "annotations" / "roboflow_yolo"
+        for path in sorted(export.rglob("*")):
+            if path.is_file() and (path.suffix != ".txt" or any(c in kept["train"] for c in annotations.photo_stem_candidates(path.stem))):
+                (target / path.relative_to(export)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target / path.relative_to(export))
+    log.info("camera-size copy of %s: %d photos of %d×%d in %s", source, len(jobs), *size, out)
+    return out

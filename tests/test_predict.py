@@ -226,3 +226,39 @@ def test_map_is_one_for_perfect_boxes_and_drops_for_loose_ones():
     one = truth.iloc[[2]]
     summary, _ = metric.detection_map(_boxes_as_detections(one, shift=0.02), one, ["2"])
     assert summary["map_50"] == pytest.approx(1.0) and summary["map"] == pytest.approx(0.7)
+
+
+# --------------------------------------------------------------------------------------------
+# count: one photo, one command
+# --------------------------------------------------------------------------------------------
+def test_count_command_prints_each_photos_counts_and_draws_them(tiny_checkpoint, tiny_source, tmp_path):
+    photos = sorted((tiny_source / "test").glob("*.JPG"))[:2]
+    result = run_cli("count", *photos, "--weights", tiny_checkpoint, "--threshold", "0.05", "--out", tmp_path / "drawn")
+    assert result.returncode == 0, result.stderr[-2000:]
+    model, side = predict.load_for_inference(tiny_checkpoint, "cpu")
+    counts = predict.detect(model, photos, side).counts(0.05)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    for line, photo, (_, row) in zip(lines, photos, counts.iterrows()):
+        found = ", ".join(f"{name} {n}" for name, n in row.items() if n)
+        assert line.startswith(f"{photo.name}: {row.sum()} chocolate(s)") and found in line
+        drawn = tmp_path / "drawn" / f"{photo.stem}_counted.jpg"
+        assert f"(drawn: {drawn})" in line
+        assert Image.open(drawn).size == dataset.read_photo(photo, side).size
+    assert lines[-1] == f"2 photo(s), {counts.to_numpy().sum()} chocolate(s); drawn in {tmp_path / 'drawn'}"
+
+
+def test_count_defaults_to_the_canonical_checkpoint_and_says_how_to_get_one(monkeypatch, tmp_path, tiny_source):
+    monkeypatch.setattr(predict, "CANONICAL_WEIGHTS", tmp_path / "models" / "faster_rcnn" / "best.pt")
+    photo = sorted((tiny_source / "test").glob("*.JPG"))[0]
+    with pytest.raises(ChocoError, match="make canonical"):
+        predict.count_photos([photo], None, tmp_path / "drawn")
+
+
+def test_drawn_detections_are_boxes_in_class_colours():
+    image = Image.new("RGB", (200, 100), (255, 255, 255))
+    kept = pd.DataFrame([{"id": "1", "label": classes.LABEL_IDS["Arabia"], "class": "Arabia", "score": 0.9,
+                          "x0": 0.25, "y0": 0.5, "x1": 0.75, "y1": 0.9}])
+    drawn = predict.draw_detections(image, kept, "title")
+    assert drawn.size == image.size and image.getpixel((100, 95)) == (255, 255, 255)
+    color = tuple(int(classes.COLORS["Arabia"].lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    assert drawn.getpixel((100, 89)) == color  # the box's bottom edge at y1 = 0.9 · 100

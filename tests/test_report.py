@@ -32,10 +32,38 @@ def test_the_template_is_committed_clean_with_every_section():
     assert headings == list(report.SECTIONS)
 
 
-def test_markdown_table():
-    table = pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x|y", None]}, index=pd.Index(["r1", "r2"], name="row"))
+def test_markdown_table_says_n_a_and_drops_empty_columns():
+    table = pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x|y", None], "empty": [None, float("nan")]},
+                         index=pd.Index(["r1", "r2"], name="row"))
     assert report.markdown_table(table, digits=2).splitlines() == [
-        "| row | a | b |", "| --- | --- | --- |", "| r1 | 1.23 | x\\|y |", "| r2 |  |  |"]
+        "| row | a | b |", "| --- | --- | --- |", "| r1 | 1.23 | x\\|y |", "| r2 | n/a | n/a |"]
+
+
+def test_plural():
+    assert [report.plural(n, "version") for n in (0, 1, 2)] == ["0 versions", "1 version", "2 versions"]
+    assert report.plural(1, "(photo, class) pair") == "1 (photo, class) pair"
+
+
+def test_the_report_never_shows_a_machines_absolute_path():
+    assert report.shown_path(paths.REPO_ROOT / "runs" / "cpu") == "runs/cpu"
+    assert report.shown_path(paths.REPO_ROOT) == "."
+    assert report.shown_path(paths.REPO_ROOT.parent / "shared" / "data" / "iapr2025-twin") == "../shared/data/iapr2025-twin"
+    assert report.shown_path("/home/someone/downloads/kaggle") == "…/downloads/kaggle"
+    assert report.shown_path("data/kaggle") == "data/kaggle"
+    command = f"python -m chocolib pipeline --data /home/someone/kaggle --out {paths.REPO_ROOT / 'runs' / 'k'}"
+    assert report.shown_command(command) == "python -m chocolib pipeline --data …/someone/kaggle --out runs/k"
+
+
+def test_figures_are_numbered_without_gaps():
+    figures = report.FigureCounter()
+    assert [figures.caption("a"), figures.caption("b")] == ["Figure 1: a", "Figure 2: b"]
+    template = report.TEMPLATE.read_text()
+    assert not re.search(r"Figure \d", template), "captions are numbered by report.FigureCounter, not by hand"
+
+
+def test_the_pdf_template_is_a4():
+    template = report.LATEX_TEMPLATE.read_text()
+    assert "a4paper" in template and "extends 'index.tex.j2'" in template
 
 
 def test_pipeline_figure_follows_the_stages():

@@ -1,0 +1,88 @@
+"""Camera-size photos, as the real dataset has them: 6000×4000 JPEGs, some stored rotated with an
+EXIF orientation flag, through check, import-annotations, augment and predict."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageOps
+
+from chocolib import annotations, dataset, profiles, synthetic, train
+
+from conftest import last_line, run_cli
+
+
+@pytest.fixture(scope="module")
+def camera(tiny_source, tmp_path_factory):
+    """4 training and 4 test photos of the tiny dataset at 6000×4000; photos 1 and 3 of each split
+    stored rotated (EXIF 6 and 8)."""
+    out = tmp_path_factory.mktemp("camera") / "kaggle"
+    return synthetic.camera_copy(tiny_source, out, photos_per_split=4, rotate_every=2, quality=80, workers=2)
+
+
+def _orientation(path) -> int:
+    with Image.open(path) as image:
+        return image.getexif().get(0x0112, 1)
+
+
+def test_the_copy_is_camera_sized_with_portrait_storage(camera, tiny_source):
+    photos = sorted((camera / "train").glob("*.JPG"))
+    assert [_orientation(p) for p in photos] == [1, 6, 1, 8]
+    for photo in photos:
+        with Image.open(photo) as image:
+            stored = image.size
+        assert stored == ((6000, 4000) if _orientation(photo) == 1 else (4000, 6000))
+        assert dataset.photo_size(photo) == (6000, 4000)  # as displayed
+        # the upright picture, decoded reduced, is the original's
+        original = dataset.read_photo(tiny_source / "train" / photo.name, max_side=300)
+        assert np.abs(np.asarray(dataset.read_photo(photo, max_side=300), float) - np.asarray(original, float)).mean() < 6
+
+
+def test_check_accepts_the_camera_folder(camera):
+    result = run_cli("check", "--data", camera)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert last_line(result.stdout).startswith("train_photos=4 ") and "test_photos=4" in last_line(result.stdout)
+
+
+def test_boxes_land_on_the_chocolates_of_the_oriented_photo(camera, tiny_labels, tmp_path):
+    labels = tmp_path / "labels"
+    result = run_cli("import-annotations", "--source", camera / "annotations" / "roboflow_yolo", "--images", camera / "train", "--out", labels)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert last_line(result.stdout).startswith("images=4 ")
+    for label in sorted(labels.glob("*.txt")):  # the same normalised boxes as on the small upright originals
+        assert label.read_text() == (tiny_labels / label.name).read_text()
+
+    out = tmp_path / "augmented"
+    result = run_cli("augment", "--images", camera / "train", "--labels", labels, "--out", out, "--passes", "1", "--val-fraction", "0.25",
+                     "--work-side", "384")
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    rotated = {p.stem for p in (camera / "train").glob("*.JPG") if _orientation(p) != 1}
+    originals = [v for v in manifest["versions"] if v["pass"] == 0 and v["kept"] and v["stem"] in rotated]
+    assert originals
+    for version in originals:
+        image = Image.open(out / version["split"] / "images" / f"{version['name']}.jpg")
+        assert image.size == (384, 256)  # landscape: the EXIF flag was applied
+        # every box of the resized original covers a chocolate: its pixels differ from the photo's median background
+        boxes = annotations.read_label_file(out / version["split"] / "labels" / f"{version['name']}.txt")
+        pixels = np.asarray(ImageOps.grayscale(image), float)
+        upright = np.asarray(ImageOps.grayscale(dataset.read_photo(camera / "train" / f"{version['stem']}.JPG", max_side=384)), float)
+        assert np.abs(pixels - upright).mean() < 6
+        assert boxes
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tiny_split, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_model")
+    detector, config = train.configs_for(profiles.get("tiny"), 0, min_size=128, max_size=192, epochs=1, steps_per_epoch=1)
+    return train.train(tiny_split / "train", tiny_split / "val", out, detector, config).best_checkpoint
+
+
+def test_predict_runs_on_camera_photos(camera, tiny_checkpoint, tmp_path):
+    out = tmp_path / "submission.csv"
+    result = run_cli("predict", "--weights", tiny_checkpoint, "--images", camera / "test", "--out", out, "--threshold", "0.05")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list(dataset.read_counts(out).index) == list(dataset.read_counts(camera / "sample_submission.csv").index)
+    boxes = pd.read_csv(tmp_path / "submission_detections.csv").dropna()
+    assert boxes[["x0", "y0", "x1", "y1"]].stack().between(0, 1).all()
