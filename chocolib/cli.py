@@ -187,9 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("count", help="count the chocolates of one or more photos and draw them (the canonical checkpoint by default)")
+    p = sub.add_parser("count", help="count the chocolates of one or more photos and draw them (the committed run's model by default)")
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photo files (.jpg, .jpeg, .png), any size, EXIF orientation applied")
-    p.add_argument("--weights", type=Path, default=None, help="a checkpoint (default: models/faster_rcnn/best.pt of the committed run)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="a checkpoint (default: the committed run's models/faster_rcnn/best.pt, else make all's runs/cpu/models/faster_rcnn/best.pt)")
     p.add_argument("--threshold", type=float, default=None, help="score threshold (default: threshold.json beside the checkpoint, else 0.6)")
     p.add_argument("--out", type=Path, default=None, help="folder for the drawn photos, PHOTO_counted.jpg (default: runs/count in the repository)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])

@@ -58,7 +58,7 @@ def list_photos(folder: str | Path, verify: bool = False) -> dict[str, Path]:
             continue
         twin = by_lower.get(path.stem.lower())
         if twin is not None:
-            raise ChocoError(f"two photos share the name {path.stem!r}: {twin.name} and {path.name} (names differing only in "
+            raise ChocoError(f"two photos share the name {twin.stem!r}: {twin.name} and {path.name} (names differing only in "
                              "case or extension are one photo id)", folder)
         found[path.stem] = by_lower[path.stem.lower()] = path
     if skipped:

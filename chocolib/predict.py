@@ -372,8 +372,10 @@ def predict(weights: str | Path, images: str | Path, out: str | Path, threshold:
 # --------------------------------------------------------------------------------------------
 # One photo, one command
 # --------------------------------------------------------------------------------------------
-#: The committed run's checkpoint (`make canonical`), the default of `count`.
-CANONICAL_WEIGHTS = paths.REPO_ROOT / "models" / "faster_rcnn" / "best.pt"
+#: Where `count` looks for a checkpoint when none is given, in order: the committed run's
+#: (`make canonical`), then that of `make all` (the `cpu` profile's default output root).
+DEFAULT_WEIGHTS = (paths.REPO_ROOT / "models" / "faster_rcnn" / "best.pt",
+                   paths.default_root("cpu") / "models" / "faster_rcnn" / "best.pt")
 
 
 @dataclass
@@ -413,12 +415,17 @@ def draw_detections(image, kept: pd.DataFrame, title: str):
 def count_photos(photos: list[str | Path], weights: str | Path | None, out_dir: str | Path,
                  threshold: float | None = None, device: str = "auto") -> list[PhotoCount]:
     """The `count` command: each photo's counts per class at the model's threshold, and the photo
-    with its detections drawn, as ``out_dir/<stem>_counted.jpg``. `weights` defaults to the
-    committed run's checkpoint."""
-    weights = Path(weights) if weights is not None else CANONICAL_WEIGHTS
+    with its detections drawn, as ``out_dir/<stem>_counted.jpg``. `weights` defaults to the first
+    of `DEFAULT_WEIGHTS` that exists."""
+    if weights is None:
+        weights = next((path for path in DEFAULT_WEIGHTS if path.is_file()), None)
+        if weights is None:
+            raise ChocoError("no trained model: pass --weights CKPT (a best.pt written by train), or run `make canonical` "
+                             "or `make all` first", DEFAULT_WEIGHTS[0])
+        log.info("count: the model %s", weights)
+    weights = Path(weights)
     if not weights.is_file():
-        raise ChocoError("checkpoint not found" + ("" if weights != CANONICAL_WEIGHTS else
-                         ": pass --weights CKPT (a best.pt written by train), or run `make canonical` first"), weights)
+        raise ChocoError("checkpoint not found", weights)
     photos = [Path(p) for p in photos]
     threshold = threshold_for(weights, threshold)
     model, side = load_for_inference(weights, device)

@@ -62,18 +62,20 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count} {word if count == 1 else words or word + 's'}"
 
 
-def shown_path(path: str | Path) -> str:
-    """A path as the report shows it: relative to the repository when inside it or beside it
-    (``../shared/data/…``), else by its last two folders (``…/user/kaggle``): never the machine's
-    absolute path."""
+def shown_path(path: str | Path, run_root: str | Path | None = None) -> str:
+    """A path as the report shows it: relative to the run's output root when inside it, else to
+    the repository when inside it or beside it (``../shared/data/…``), else by its last two folders
+    (``…/user/kaggle``): never the machine's absolute path."""
     import os
 
     path = Path(path)
     if not path.is_absolute():
         return str(path)
+    if run_root is not None and Path(run_root) != paths.REPO_ROOT and path.is_relative_to(run_root):
+        return f"{path.relative_to(run_root)} (in the run's folder)"
     relative = Path(os.path.relpath(path, paths.REPO_ROOT))
     if relative.parts[:1] != ("..",) or relative.parts[1:2] != ("..",):
-        return "." if str(relative) == "." else str(relative)
+        return str(relative)
     return "…/" + "/".join(path.parts[-2:])
 
 
@@ -148,9 +150,10 @@ def _export(executed: Path, exporter_name: str) -> bytes:
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
-    exporter = getattr(nbconvert, exporter_name)()
     if exporter_name == "PDFExporter":
-        exporter.template_file = str(LATEX_TEMPLATE)
+        exporter = nbconvert.PDFExporter(extra_template_paths=[str(LATEX_TEMPLATE.parent)], template_file=LATEX_TEMPLATE.name)
+    else:
+        exporter = getattr(nbconvert, exporter_name)()
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from chocolib import paths, pipeline
 from chocolib.errors import ChocoError
 
-from conftest import IAPR, TWIN, assert_user_error, last_line, needs_shared, run_cli
+from conftest import IAPR, REPO, TWIN, assert_user_error, last_line, needs_shared, run_cli
 
 NOTEBOOKS = pipeline.discover_notebooks()
 PARAMETERS = {"profile", "data_dir", "annotations", "out_root", "seed"}
@@ -167,6 +168,13 @@ def test_the_tiny_pipeline_ends_with_a_pdf_of_every_section_and_figure(tiny_run)
     for section in report.SECTIONS:
         assert section in text, f"section {section!r} missing from the PDF"
     assert "Traceback" not in text and "Error" not in text
+    page_one = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "smoke test" in page_one and "not meaningful" in page_one  # the tiny report says what it is, up front
+    assert "595.28 x 841.89 pts (A4)" in subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert str(out) not in text and str(REPO) not in text and "/tmp/" not in text  # no machine's absolute path
+    numbers = [int(n) for n in re.findall(r"Figure (\d+):", text)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 24
+    assert " 1 versions" not in text
     images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout.splitlines()[2:]
     figures = sorted((out / "figures").glob("*.png"))
     assert len([line for line in images if " image " in line]) >= len(figures) >= 24

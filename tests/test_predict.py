@@ -247,10 +247,15 @@ def test_count_command_prints_each_photos_counts_and_draws_them(tiny_checkpoint,
     assert lines[-1] == f"2 photo(s), {counts.to_numpy().sum()} chocolate(s); drawn in {tmp_path / 'drawn'}"
 
 
-def test_count_defaults_to_the_canonical_checkpoint_and_says_how_to_get_one(monkeypatch, tmp_path, tiny_source):
-    monkeypatch.setattr(predict, "CANONICAL_WEIGHTS", tmp_path / "models" / "faster_rcnn" / "best.pt")
+def test_count_defaults_to_the_committed_then_the_make_all_checkpoint(monkeypatch, tmp_path, tiny_source):
+    committed, make_all = tmp_path / "models" / "best.pt", tmp_path / "runs" / "cpu" / "best.pt"
+    monkeypatch.setattr(predict, "DEFAULT_WEIGHTS", (committed, make_all))
     photo = sorted((tiny_source / "test").glob("*.JPG"))[0]
     with pytest.raises(ChocoError, match="make canonical"):
+        predict.count_photos([photo], None, tmp_path / "drawn")
+    make_all.parent.mkdir(parents=True)
+    make_all.write_bytes(b"not a checkpoint")
+    with pytest.raises(ChocoError, match=f"{make_all}: cannot read checkpoint"):
         predict.count_photos([photo], None, tmp_path / "drawn")
 
 

@@ -50,6 +50,7 @@ def test_the_report_never_shows_a_machines_absolute_path():
     assert report.shown_path(paths.REPO_ROOT.parent / "shared" / "data" / "iapr2025-twin") == "../shared/data/iapr2025-twin"
     assert report.shown_path("/home/someone/downloads/kaggle") == "…/downloads/kaggle"
     assert report.shown_path("data/kaggle") == "data/kaggle"
+    assert report.shown_path("/tmp/run/data/raw/embedded", "/tmp/run") == "data/raw/embedded (in the run's folder)"
     command = f"python -m chocolib pipeline --data /home/someone/kaggle --out {paths.REPO_ROOT / 'runs' / 'k'}"
     assert report.shown_command(command) == "python -m chocolib pipeline --data …/someone/kaggle --out runs/k"
 
