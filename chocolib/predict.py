@@ -42,8 +42,10 @@ class TestDataset:
     6000×4000 photo never becomes a 6000×4000 tensor.
     """
 
-    def __init__(self, source: str | Path | list, max_side: int | None):
-        """`source`: a folder, or a list of photo files (each checked to exist and decode)."""
+    def __init__(self, source: str | Path | list, max_side: int | None, transform=None):
+        """`source`: a folder, or a list of photo files (each checked to exist and decode);
+        `transform(image, stem)`, if given, changes each decoded PIL image (a corruption, in
+        `chocolib.robustness`) before it reaches the model."""
         if isinstance(source, (list, tuple)):
             self.folder = None
             self.photos = [(Path(path).stem, Path(path)) for path in source]
@@ -58,6 +60,7 @@ class TestDataset:
         if len(set(self.ids)) != len(self.ids):
             raise ChocoError("two photos give the same Kaggle id (e.g. L1.JPG and 1.png)", self.folder or self.photos[0][1])
         self.max_side = max_side
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -65,8 +68,11 @@ class TestDataset:
     def __getitem__(self, index: int):
         import torch
 
-        _, path = self.photos[index]
-        pixels = np.asarray(dataset.read_photo(path, max_side=self.max_side)).copy()
+        stem, path = self.photos[index]
+        image = dataset.read_photo(path, max_side=self.max_side)
+        if self.transform is not None:
+            image = self.transform(image, stem)
+        pixels = np.asarray(image).copy()
         return torch.from_numpy(pixels).permute(2, 0, 1), self.ids[index]
 
 
@@ -137,14 +143,14 @@ def working_side(checkpoint: str | Path, default: int) -> int:
     return int(default)
 
 
-def detect(model, folder: str | Path | list, max_side: int | None, batch_size: int = 4, device=None) -> Detections:
+def detect(model, folder: str | Path | list, max_side: int | None, batch_size: int = 4, device=None, transform=None) -> Detections:
     """Run `model` (eval mode) once over every photo of `folder` (or a list of photo files); the raw
-    detections and images/s."""
+    detections and images/s. `transform(image, stem)` changes each decoded photo first."""
     import torch
     from torch.utils.data import DataLoader
 
     device = device or next(model.parameters()).device
-    photos = TestDataset(folder, max_side)
+    photos = TestDataset(folder, max_side, transform)
     loader = DataLoader(photos, batch_size=batch_size, collate_fn=_collate, num_workers=0)
     frames: list[pd.DataFrame] = []
     model.eval()

@@ -1,0 +1,176 @@
+"""Counting on photos worse than the validation photos: a corruption suite in the style of
+ImageNet-C (Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions
+and Perturbations", ICLR 2019), each corruption at three severities, and the count F1 under each.
+
+The validation photos are clean renders or careful shots; the photos a model is judged on are
+re-scaled and re-compressed by phones, out of focus, shaken, noisy, under coloured or dim light.
+Each corruption here models one of those, applied to the photo as the model receives it (decoded at
+its working side), keeping its size. Every corruption draws from its own random stream, seeded by
+(seed, photo, corruption, severity), so a table is reproducible to the byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from chocolib.errors import ChocoError
+
+
+def _resolution(x: np.ndarray, share: float, rng) -> np.ndarray:
+    import cv2
+
+    height, width = x.shape[:2]
+    small = cv2.resize(x, (max(8, round(width * share)), max(8, round(height * share))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _gaussian_blur(x: np.ndarray, sigma: float, rng) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(x, (0, 0), sigma)
+
+
+def _defocus_blur(x: np.ndarray, radius: float, rng) -> np.ndarray:
+    import cv2
+
+    size = 2 * int(np.ceil(radius)) + 1
+    grid = np.arange(size) - size // 2
+    disk = ((grid[:, None] ** 2 + grid[None, :] ** 2) <= radius ** 2).astype(np.float32)
+    return cv2.filter2D(x, -1, disk / disk.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def _motion_blur(x: np.ndarray, length: float, rng) -> np.ndarray:
+    import cv2
+
+    size = int(length) | 1
+    kernel = np.zeros((size, size), np.float32)
+    angle = rng.uniform(0, np.pi)
+    for t in np.linspace(-(size // 2), size // 2, 4 * size):
+        kernel[int(round(size // 2 + t * np.sin(angle))), int(round(size // 2 + t * np.cos(angle)))] = 1
+    return cv2.filter2D(x, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def _sensor_noise(x: np.ndarray, sigma: float, rng) -> np.ndarray:
+    return x + rng.normal(0, sigma, x.shape).astype(np.float32)
+
+
+def _jpeg(x: np.ndarray, quality: int, rng) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(_to_uint8(x)).save(buffer, format="JPEG", quality=int(quality))
+    return np.asarray(Image.open(buffer), np.float32) / 255
+
+
+def _brightness(x: np.ndarray, shift: float, rng) -> np.ndarray:
+    import cv2
+
+    hsv = cv2.cvtColor(np.clip(x, 0, 1), cv2.COLOR_RGB2HSV)
+    hsv[..., 2] = np.clip(hsv[..., 2] + shift, 0, 1)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def _contrast(x: np.ndarray, factor: float, rng) -> np.ndarray:
+    mean = x.mean(axis=(0, 1), keepdims=True)
+    return mean + (x - mean) * factor
+
+
+def _colour_cast(x: np.ndarray, strength: float, rng) -> np.ndarray:
+    direction = rng.normal(size=3)
+    direction -= direction.mean()
+    direction /= np.abs(direction).max()
+    return x * (1 + strength * direction).astype(np.float32)
+
+
+def _hue_shift(x: np.ndarray, turn: float, rng) -> np.ndarray:
+    import cv2
+
+    hsv = cv2.cvtColor(np.clip(x, 0, 1), cv2.COLOR_RGB2HSV)  # float: hue in degrees
+    hsv[..., 0] = (hsv[..., 0] + rng.choice((-1, 1)) * 360 * turn) % 360
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+@dataclass(frozen=True)
+class Corruption:
+    name: str
+    what: str
+    levels: tuple  # severity 1, 2, 3
+    apply: Callable
+
+
+#: The suite: what each does, and its three severities (sizes in pixels of the photo as the model
+#: receives it, e.g. 800 px on its longer side for the `cpu` profile).
+CORRUPTIONS: dict[str, Corruption] = {c.name: c for c in (
+    Corruption("resolution", "down-scaled to this share of its side, then back", (0.50, 0.30, 0.18), _resolution),
+    Corruption("gaussian_blur", "Gaussian blur, σ in pixels", (1.0, 2.0, 3.0), _gaussian_blur),
+    Corruption("defocus_blur", "out of focus: a disk of this radius in pixels", (2.0, 4.0, 6.0), _defocus_blur),
+    Corruption("motion_blur", "camera shake: a line of this length in pixels, any direction", (7, 13, 21), _motion_blur),
+    Corruption("sensor_noise", "Gaussian noise, σ in [0, 1] units", (0.03, 0.06, 0.10), _sensor_noise),
+    Corruption("jpeg", "re-compressed at this JPEG quality", (60, 40, 25), _jpeg),
+    Corruption("brightness", "lighter: HSV value raised by this much", (0.10, 0.20, 0.30), _brightness),
+    Corruption("contrast", "contrast scaled to this share", (0.70, 0.50, 0.35), _contrast),
+    Corruption("colour_cast", "white balance off: a channel gain up to ± this much", (0.15, 0.25, 0.35), _colour_cast),
+    Corruption("hue_shift", "hue turned by this share of the colour circle", (0.03, 0.06, 0.10), _hue_shift),
+)}
+SEVERITIES = (1, 2, 3)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
+
+
+def corruption_seed(seed: int, photo: str, name: str, severity: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{photo}:{name}:{severity}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def corrupt(image: Image.Image, name: str, severity: int, seed: int = 0, photo: str = "") -> Image.Image:
+    """`image` (RGB) under corruption `name` at `severity` (1–3), the same size; deterministic for
+    (seed, photo, name, severity)."""
+    if name not in CORRUPTIONS:
+        raise ChocoError(f"unknown corruption {name!r}: one of {', '.join(CORRUPTIONS)}")
+    if severity not in SEVERITIES:
+        raise ChocoError(f"severity {severity} is not one of {SEVERITIES}")
+    corruption = CORRUPTIONS[name]
+    rng = np.random.default_rng(corruption_seed(seed, photo, name, severity))
+    x = np.asarray(image.convert("RGB"), np.float32) / 255
+    return Image.fromarray(_to_uint8(corruption.apply(x, corruption.levels[severity - 1], rng)))
+
+
+def corruption_table(model, images, truth: pd.DataFrame, side: int | None, threshold: float, seed: int = 0,
+                     names=None, batch_size: int = 4) -> pd.DataFrame:
+    """Count F1 on the photos of `images` (a folder), clean and under every corruption and severity:
+    one row each (corruption, severity, level, f1), the clean row first (severity 0)."""
+    from tqdm.auto import tqdm
+
+    from chocolib import predict
+
+    names = list(names or CORRUPTIONS)
+    clean = predict.detect(model, images, side, batch_size)
+    rows = [{"corruption": "clean", "severity": 0, "level": "", "f1": predict.f1_at(clean, truth, threshold)}]
+    for name, severity in tqdm([(n, s) for n in names for s in SEVERITIES], desc="corruptions", unit="setting"):
+        found = predict.detect(model, images, side, batch_size,
+                               transform=lambda image, stem: corrupt(image, name, severity, seed, stem))
+        rows.append({"corruption": name, "severity": severity, "level": CORRUPTIONS[name].levels[severity - 1],
+                     "f1": predict.f1_at(found, truth, threshold)})
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame) -> dict:
+    """The clean F1 and the corruption F1: the mean over every corruption and severity."""
+    corrupted = table[table["severity"] > 0]
+    return {"clean_f1": float(table.loc[table["severity"] == 0, "f1"].iloc[0]), "corruption_f1": float(corrupted["f1"].mean()),
+            "worst": corrupted.loc[corrupted["f1"].idxmin(), ["corruption", "severity"]].tolist() if len(corrupted) else None}
+
+
+def wide(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as one row per corruption and one column per severity, with the row mean."""
+    corrupted = table[table["severity"] > 0].pivot(index="corruption", columns="severity", values="f1")
+    corrupted.columns = [f"severity {s}" for s in corrupted.columns]
+    corrupted["mean"] = corrupted.mean(axis=1)
+    return corrupted.loc[[n for n in CORRUPTIONS if n in corrupted.index]]

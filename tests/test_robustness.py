@@ -1,0 +1,82 @@
+"""The corruption suite: each corruption changes the photo as stated and keeps its size; seeded."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+
+from chocolib import robustness
+from chocolib.errors import ChocoError
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    """A small 'photo': a textured background with a few dark and light blobs."""
+    rng = np.random.default_rng(0)
+    base = (rng.uniform(0.3, 0.7, (120, 180, 3)) * 255).astype(np.uint8)
+    image = Image.fromarray(base)
+    draw = ImageDraw.Draw(image)
+    for x, color in ((30, (60, 30, 20)), (90, (200, 170, 120)), (140, (120, 40, 90))):
+        draw.ellipse((x - 18, 40, x + 18, 80), fill=color)
+    return image
+
+
+def _change(a: Image.Image, b: Image.Image) -> float:
+    return float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean())
+
+
+@pytest.mark.parametrize("name", robustness.CORRUPTIONS)
+def test_each_corruption_changes_the_photo_more_at_each_severity_and_keeps_its_size(photo, name):
+    changes = []
+    for severity in robustness.SEVERITIES:
+        corrupted = robustness.corrupt(photo, name, severity, seed=0, photo="L1")
+        assert corrupted.size == photo.size and corrupted.mode == "RGB"
+        changes.append(_change(photo, corrupted))
+    assert changes[0] > 0.5, changes
+    assert changes[0] < changes[1] < changes[2], changes
+
+
+@pytest.mark.parametrize("name", robustness.CORRUPTIONS)
+def test_the_same_seed_gives_the_same_bytes(photo, name):
+    first = robustness.corrupt(photo, name, 2, seed=3, photo="L1").tobytes()
+    assert robustness.corrupt(photo, name, 2, seed=3, photo="L1").tobytes() == first
+
+
+def test_random_corruptions_differ_between_photos_and_seeds(photo):
+    for name in ("sensor_noise", "colour_cast", "motion_blur"):
+        a = robustness.corrupt(photo, name, 2, seed=0, photo="L1")
+        assert a.tobytes() != robustness.corrupt(photo, name, 2, seed=1, photo="L1").tobytes()
+        assert a.tobytes() != robustness.corrupt(photo, name, 2, seed=0, photo="L2").tobytes()
+
+
+def test_corruptions_do_what_they_say(photo):
+    gray = np.asarray(photo, float)
+    low = np.asarray(robustness.corrupt(photo, "contrast", 3), float)
+    assert low.std() < 0.5 * gray.std()  # contrast scaled to 35 %
+    lighter = np.asarray(robustness.corrupt(photo, "brightness", 3), float)
+    assert lighter.mean() > gray.mean() + 20
+    blurred = np.asarray(robustness.corrupt(photo, "gaussian_blur", 3), float)
+    assert np.abs(np.diff(blurred, axis=1)).mean() < 0.5 * np.abs(np.diff(gray, axis=1)).mean()
+    noisy = np.asarray(robustness.corrupt(photo, "sensor_noise", 3), float)
+    assert 15 < (noisy - gray).std() < 35  # σ = 0.10 of 255, clipped
+    cast = np.asarray(robustness.corrupt(photo, "colour_cast", 3), float).mean(axis=(0, 1)) / gray.mean(axis=(0, 1))
+    assert cast.max() - cast.min() > 0.3
+
+
+def test_unknown_corruption_or_severity():
+    image = Image.new("RGB", (20, 20))
+    with pytest.raises(ChocoError, match="unknown corruption 'fog'"):
+        robustness.corrupt(image, "fog", 1)
+    with pytest.raises(ChocoError, match="severity 4"):
+        robustness.corrupt(image, "jpeg", 4)
+
+
+def test_summary_and_wide_table():
+    rows = [{"corruption": "clean", "severity": 0, "level": "", "f1": 0.99}]
+    rows += [{"corruption": name, "severity": s, "level": 0, "f1": 1.0 - 0.1 * s} for name in ("jpeg", "resolution") for s in (1, 2, 3)]
+    table = pd.DataFrame(rows)
+    found = robustness.summary(table)
+    assert found["clean_f1"] == 0.99 and found["corruption_f1"] == pytest.approx(0.8) and found["worst"] == ["jpeg", 3]
+    wide = robustness.wide(table)
+    assert list(wide.index) == ["resolution", "jpeg"] and list(wide.columns) == ["severity 1", "severity 2", "severity 3", "mean"]
+    assert wide.loc["jpeg", "mean"] == pytest.approx(0.8)
