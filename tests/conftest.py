@@ -47,6 +47,16 @@ def tiny_split(tiny_source, tiny_labels, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_split, tmp_path_factory) -> Path:
+    """A Faster R-CNN of the tiny profile trained for 2 steps on the tiny split: read-only."""
+    from chocolib import profiles, train
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    detector, config = train.configs_for(profiles.get("tiny"), 0, min_size=128, max_size=192, epochs=1, steps_per_epoch=2)
+    return train.train(tiny_split / "train", tiny_split / "val", out, detector, config).best_checkpoint
+
+
 def run_cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "chocolib", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 
-from chocolib import profiles, train
 
 from conftest import assert_user_error, run_cli
 
@@ -50,13 +49,6 @@ def test_augment_names_a_label_file_without_its_photo(tiny, tiny_labels, tmp_pat
     result = run_cli("augment", "--images", tiny / "train", "--labels", labels, "--out", tmp_path / "aug", "--passes", "1")
     assert_user_error(result, "L1000999.txt", "no photo L1000999")
     assert not (tmp_path / "aug").exists()
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tiny_split, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_model")
-    detector, config = train.configs_for(profiles.get("tiny"), 0, min_size=128, max_size=192, epochs=1, steps_per_epoch=1)
-    return train.train(tiny_split / "train", tiny_split / "val", out, detector, config).best_checkpoint
 
 
 @pytest.mark.parametrize("kind", BAD_PHOTOS)

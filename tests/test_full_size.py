@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageOps
 
-from chocolib import annotations, dataset, profiles, synthetic, train
+from chocolib import annotations, dataset, synthetic
 
 from conftest import last_line, run_cli
 
@@ -70,13 +70,6 @@ def test_boxes_land_on_the_chocolates_of_the_oriented_photo(camera, tiny_labels,
         upright = np.asarray(ImageOps.grayscale(dataset.read_photo(camera / "train" / f"{version['stem']}.JPG", max_side=384)), float)
         assert np.abs(pixels - upright).mean() < 6
         assert boxes
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tiny_split, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_model")
-    detector, config = train.configs_for(profiles.get("tiny"), 0, min_size=128, max_size=192, epochs=1, steps_per_epoch=1)
-    return train.train(tiny_split / "train", tiny_split / "val", out, detector, config).best_checkpoint
 
 
 def test_predict_runs_on_camera_photos(camera, tiny_checkpoint, tmp_path):

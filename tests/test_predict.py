@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from chocolib import classes, dataset, metric, predict, profiles, train
+from chocolib import classes, dataset, metric, predict
 from chocolib.errors import ChocoError
 
 from conftest import assert_user_error, last_line, run_cli
@@ -167,13 +167,6 @@ def test_detect_refuses_an_empty_folder_and_a_corrupt_photo(tmp_path):
     (folder / "L2.jpg").write_bytes((folder / "L1.jpg").read_bytes()[:100])  # truncated
     with pytest.raises(ChocoError, match="L2.jpg: cannot decode photo"):
         predict.detect(_FixedModel(), folder, 100)
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tiny_split, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_model")
-    detector, config = train.configs_for(profiles.get("tiny"), 0, min_size=128, max_size=192, epochs=1, steps_per_epoch=2)
-    return train.train(tiny_split / "train", tiny_split / "val", out, detector, config).best_checkpoint
 
 
 def test_predict_command_writes_the_submission_and_the_raw_detections(tiny_checkpoint, tiny_source, tmp_path):
