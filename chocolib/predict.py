@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from chocolib import classes, dataset, fileio, metric, paths
+from chocolib import tta as tta_module
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -143,13 +144,16 @@ def working_side(checkpoint: str | Path, default: int) -> int:
     return int(default)
 
 
-def detect(model, folder: str | Path | list, max_side: int | None, batch_size: int = 4, device=None, transform=None) -> Detections:
-    """Run `model` (eval mode) once over every photo of `folder` (or a list of photo files); the raw
-    detections and images/s. `transform(image, stem)` changes each decoded photo first."""
+def detect(model, folder: str | Path | list, max_side: int | None, batch_size: int = 4, device=None, transform=None,
+           tta: str = "none") -> Detections:
+    """Run `model` (eval mode) over every photo of `folder` (or a list of photo files); the raw
+    detections and images/s. `transform(image, stem)` changes each decoded photo first; `tta`
+    (`chocolib.tta.MODES`) shows the model each photo in several views and fuses their boxes."""
     import torch
     from torch.utils.data import DataLoader
 
     device = device or next(model.parameters()).device
+    views = tta_module.views(tta)
     photos = TestDataset(folder, max_side, transform)
     loader = DataLoader(photos, batch_size=batch_size, collate_fn=_collate, num_workers=0)
     frames: list[pd.DataFrame] = []
@@ -157,21 +161,29 @@ def detect(model, folder: str | Path | list, max_side: int | None, batch_size: i
     started = time.perf_counter()
     with torch.inference_mode():
         for images, ids in tqdm(loader, desc=f"detect {photos.folder.name if photos.folder else 'photos'}", unit="batch", leave=False):
-            outputs = model([image.to(device) for image in images])
-            for image, photo, output in zip(images, ids, outputs):
-                height, width = image.shape[-2:]
-                boxes = output["boxes"].float().cpu().numpy() / np.array([width, height, width, height], dtype=np.float32)
-                labels = output["labels"].cpu().numpy().astype(np.int64)
+            found = [([], [], []) for _ in images]
+            for view in views:
+                viewed = [tta_module.view_image(image, view) for image in images]
+                outputs = model([image.to(device) for image in viewed])
+                for (boxes, scores, labels), image, output in zip(found, viewed, outputs):
+                    height, width = image.shape[-2:]
+                    normalised = output["boxes"].float().cpu().numpy() / np.array([width, height, width, height], dtype=np.float32)
+                    boxes.append(tta_module.to_photo(normalised, view))
+                    scores.append(output["scores"].float().cpu().numpy())
+                    labels.append(output["labels"].cpu().numpy().astype(np.int64))
+            for photo, (boxes, scores, labels) in zip(ids, found):
+                boxes, scores, labels = tta_module.fuse(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels), len(views))
                 frames.append(pd.DataFrame({
-                    "id": photo, "label": labels, "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels],
-                    "score": output["scores"].float().cpu().numpy(),
+                    "id": photo, "label": labels, "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels], "score": scores,
                     "x0": boxes[:, 0], "y0": boxes[:, 1], "x1": boxes[:, 2], "y1": boxes[:, 3],
                 }, columns=DETECTION_COLUMNS))
     seconds = time.perf_counter() - started
     table = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame(columns=DETECTION_COLUMNS)
-    table = table.astype({"id": str, "label": "int64", "class": str, "score": "float64"})
+    table = table.astype({"id": str, "label": "int64", "class": str, "score": "float64",
+                          **{c: "float32" for c in ("x0", "y0", "x1", "y1")}})
     found = Detections(table.reset_index(drop=True), photos.ids, len(photos) / seconds)
-    log.info("detect: %d photos of %s, %d detections, %.2f images/s", len(photos), photos.folder or "the list", len(table), found.images_per_s)
+    log.info("detect: %d photos of %s%s, %d detections, %.2f images/s", len(photos), photos.folder or "the list",
+             f" (TTA: {tta}, {len(views)} views)" if len(views) > 1 else "", len(table), found.images_per_s)
     return found
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from chocolib import augment, dataset, fileio, metric, models, paths
+from chocolib import augment, copy_paste, dataset, fileio, metric, models, paths
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,9 @@ class TrainConfig:
     camera_augment: bool = False
     #: online flips, quarter turns and zoom (`augment.online_geometry`; the seed: none, its geometry is offline)
     geometry_augment: bool = False
+    #: online copy-paste with each chocolate's own colour, gloss, tilt and scale (`chocolib.copy_paste`;
+    #: the seed: none)
+    copy_paste: bool = False
     #: which images of notebook 02's folder to train on: "all" (the originals and the seed's offline
     #: versions) or "originals" (the resized photos only; the variation then comes online)
     train_versions: str = "all"
@@ -238,11 +241,14 @@ def planned_learning_rates(config: TrainConfig, steps_per_epoch: int, build=buil
     return np.array(rates)
 
 
-def online_transforms(config: TrainConfig):
-    """The online augmentation of the training images (None: the images as notebook 02 wrote them)."""
+def online_transforms(config: TrainConfig, items=()):
+    """The online augmentation of the training images (None: the images as notebook 02 wrote them).
+    Copy-paste comes first, on the photo as it was labelled: its chocolates are cut out of `items`
+    (the training set's (photo, label file) pairs)."""
     from torchvision.transforms import v2
 
-    steps = ([augment.online_geometry()] if config.geometry_augment else []) + ([augment.camera_effects()] if config.camera_augment else [])
+    steps = ([copy_paste.copy_paste(items)] if config.copy_paste else []) \
+        + ([augment.online_geometry()] if config.geometry_augment else []) + ([augment.camera_effects()] if config.camera_augment else [])
     return v2.Compose(steps) if steps else None
 
 
@@ -469,9 +475,10 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     from torch.utils.data import DataLoader
 
     train_dir, val_dir, out = Path(train_dir), Path(val_dir), Path(out)
-    train_set = dataset.DetectionDataset(train_dir, transforms=online_transforms(config))
+    train_set = dataset.DetectionDataset(train_dir)
     if config.train_versions == "originals":
         train_set.items = [item for item in train_set.items if augment.is_original(item[0].stem)]
+    train_set.transforms = online_transforms(config, train_set.items)
     val_set = dataset.DetectionDataset(val_dir)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ChocoError("no training or validation images", train_dir if len(train_set) == 0 else val_dir)

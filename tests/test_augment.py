@@ -198,6 +198,8 @@ def test_dataset_names_a_label_without_image(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    Image.new("RGB", (32, 32)).save(tmp_path / "images" / "b.jpg")
+    (tmp_path / "labels" / "b.txt").write_text("0 0.5 0.5 0.1 0.1\n")
     with pytest.raises(Exception, match="a.txt: no image a"):
         dataset.DetectionDataset(tmp_path)
 

@@ -1,0 +1,252 @@
+"""Each chocolate its own look: copy-paste (Ghiasi et al., "Simple Copy-Paste is a Strong Data
+Augmentation Method for Instance Segmentation", CVPR 2021) with a per-chocolate change of colour,
+gloss, tilt and scale, online at training time.
+
+Why: whole-photo effects (`augment.camera_effects`) change every chocolate of a photo the same way,
+but in real photos each chocolate looks a little different from its reference — glaze highlights,
+a warmer or paler brown, a tilt, a size — and the model's errors there are look-alike classes
+swapped. So each chocolate of a training photo is cut out with a mask, and in each sample
+  - some chocolates of the photo are restyled where they lie (colour and gloss, inside their mask);
+  - a few chocolates of other training photos are pasted onto free places, each turned by any
+    angle, squeezed (a tilt away from the camera), scaled, recoloured and glossed; the box of a
+    pasted chocolate is the tight box of its turned mask, so it is exact.
+
+Masks come from the boxes alone (OpenCV's GrabCut, initialised with the box), so any annotation
+export works; a box where GrabCut finds no clear object falls back to the inscribed ellipse.
+Everything draws from torch's global random stream, which the training loop seeds per epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CopyPasteParams:
+    """How far the per-chocolate changes go. Hue stays within ±0.02 of a turn and brightness within
+    ±15 % so a milk chocolate is still a milk chocolate and a dark one still dark."""
+
+    paste_p: float = 0.5                                 # share of samples that get pasted chocolates
+    paste_count: tuple[int, int] = (1, 4)                # how many, when they do
+    restyle_p: float = 0.5                               # share of a photo's own chocolates restyled
+    scale: tuple[float, float] = (0.8, 1.2)              # pasted chocolate's size
+    squeeze: tuple[float, float] = (0.8, 1.0)            # one axis shortened: a tilt away from the camera
+    brightness: tuple[float, float] = (0.85, 1.15)
+    contrast: tuple[float, float] = (0.8, 1.2)
+    saturation: tuple[float, float] = (0.75, 1.25)
+    hue: tuple[float, float] = (-0.02, 0.02)             # share of the colour circle
+    gloss_p: float = 0.5                                 # a specular highlight
+    gloss_strength: tuple[float, float] = (0.15, 0.5)    # how far towards white at its centre
+    max_overlap: float = 0.05                            # pasted on free table only: share of either box covered
+
+
+@dataclass
+class Cutout:
+    """One chocolate cut out of a training photo: its pixels and mask in its box, where it lies."""
+
+    label: int             # model label id (1–13)
+    pixels: np.ndarray     # H × W × 3 uint8, the box's pixels
+    alpha: np.ndarray      # H × W float32 in [0, 1]: the chocolate's mask, edges feathered
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the photo
+
+
+def box_mask(crop: np.ndarray, inner: tuple[int, int, int, int]) -> np.ndarray:
+    """The object's mask (H × W uint8, 1 inside) in `crop` (RGB, the box with a margin), the box
+    being `inner` (x0, y0, x1, y1 in the crop): GrabCut from the box, else the inscribed ellipse."""
+    import cv2
+
+    x0, y0, x1, y1 = inner
+    ellipse = np.zeros(crop.shape[:2], np.uint8)
+    cv2.ellipse(ellipse, (((x0 + x1) / 2, (y0 + y1) / 2), (max(1, x1 - x0), max(1, y1 - y0)), 0.0), 1, -1)
+    if min(x1 - x0, y1 - y0) < 8:
+        return ellipse
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    try:
+        cv2.grabCut(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), mask, (x0, y0, x1 - x0, y1 - y0),
+                    np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64), 3, cv2.GC_INIT_WITH_RECT)
+    except cv2.error:
+        return ellipse
+    found = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    share = found[y0:y1, x0:x1].mean()
+    # a chocolate fills 40–95 % of its box; outside that GrabCut has taken background or given up
+    return found if 0.4 <= share <= 0.97 else ellipse
+
+
+def cut_out(pixels: np.ndarray, boxes_xyxy: np.ndarray, labels) -> list[Cutout]:
+    """Every chocolate of one photo (H × W × 3 uint8; boxes in pixels) as a `Cutout`."""
+    import cv2
+
+    height, width = pixels.shape[:2]
+    cutouts = []
+    for (x0, y0, x1, y1), label in zip(np.asarray(boxes_xyxy, np.float64).reshape(-1, 4), labels):
+        x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+        x1, y1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            continue
+        margin = max(2, round(0.1 * max(x1 - x0, y1 - y0)))
+        cx0, cy0, cx1, cy1 = max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
+        mask = box_mask(pixels[cy0:cy1, cx0:cx1], (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]
+        alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0)  # feathered, so no hard seam
+        cutouts.append(Cutout(int(label), pixels[y0:y1, x0:x1].copy(), alpha, (x0, y0, x1, y1)))
+    return cutouts
+
+
+def build_bank(items) -> list[list[Cutout]]:
+    """Cutouts of every photo of `items` ((photo, label file) pairs, as `dataset.DetectionDataset`
+    holds them), in their order. GrabCut's seeding is fixed, so a bank is reproducible."""
+    import cv2
+    from tqdm.auto import tqdm
+
+    from chocolib.annotations import read_label_file
+    from chocolib.dataset import read_photo
+
+    cv2.setRNGSeed(0)
+    bank: list[list[Cutout]] = []
+    for photo, label_file in tqdm(items, desc="cut out chocolates", unit="photo", leave=False):
+        pixels = np.asarray(read_photo(photo).convert("RGB"))
+        height, width = pixels.shape[:2]
+        boxes = read_label_file(label_file)
+        xyxy = np.array([[(b.cx - b.w / 2) * width, (b.cy - b.h / 2) * height, (b.cx + b.w / 2) * width, (b.cy + b.h / 2) * height]
+                         for b in boxes], np.float64).reshape(-1, 4)
+        bank.append(cut_out(pixels, xyxy, [b.cls + 1 for b in boxes]))
+    log.info("copy-paste: %d chocolates cut out of %d photos", sum(len(c) for c in bank), len(bank))
+    return bank
+
+
+# --------------------------------------------------------------------------------------------
+# A chocolate's own look
+# --------------------------------------------------------------------------------------------
+def restyle(pixels: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, params: CopyPasteParams) -> np.ndarray:
+    """The chocolate's pixels (H × W × 3 uint8) with its own brightness, contrast, saturation, hue
+    and, sometimes, a gloss highlight, changed only where `alpha` is (the background kept)."""
+    import cv2
+
+    x = pixels.astype(np.float32) / 255
+    weight = alpha[..., None]
+    mean = (x * weight).sum((0, 1)) / max(weight.sum(), 1e-6)
+    x = mean + (x - mean) * rng.uniform(*params.contrast)
+    x = np.clip(x * rng.uniform(*params.brightness), 0, 1)
+    hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV)  # float: hue in degrees, saturation and value in [0, 1]
+    hsv[..., 0] = (hsv[..., 0] + 360 * rng.uniform(*params.hue)) % 360
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(*params.saturation), 0, 1)
+    x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    if rng.random() < params.gloss_p:
+        height, width = alpha.shape
+        ys, xs = np.nonzero(alpha > 0.5)
+        if len(xs):
+            at = rng.integers(len(xs))
+            sigma = rng.uniform(0.08, 0.25) * max(height, width)
+            grid_y, grid_x = np.mgrid[0:height, 0:width]
+            blob = np.exp(-((grid_x - xs[at]) ** 2 + (grid_y - ys[at]) ** 2) / (2 * sigma ** 2)) * rng.uniform(*params.gloss_strength)
+            x = x + (1 - x) * blob[..., None]
+    out = x * weight + pixels.astype(np.float32) / 255 * (1 - weight)
+    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+
+
+def turned(cutout: Cutout, angle: float, scale: float, squeeze: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cutout's pixels and mask turned by `angle` degrees, scaled, and squeezed along one axis
+    (before the turn, so the squeeze is the chocolate's own tilt), on a canvas that holds it all."""
+    import cv2
+
+    height, width = cutout.alpha.shape
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    matrix[:, :2] = matrix[:, :2] @ np.diag([scale, scale * squeeze])
+    corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], np.float64) @ matrix.T
+    low, high = corners.min(0), corners.max(0)
+    matrix[:, 2] -= low
+    size = tuple(int(v) for v in np.ceil(high - low).clip(1))
+    pixels = cv2.warpAffine(cutout.pixels, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(cutout.alpha, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    return pixels, alpha
+
+
+def _overlap(box, others: np.ndarray) -> float:
+    """The largest share of `box`, or of any of `others`, that they have in common."""
+    if not len(others):
+        return 0.0
+    x0 = np.maximum(box[0], others[:, 0]); y0 = np.maximum(box[1], others[:, 1])
+    x1 = np.minimum(box[2], others[:, 2]); y1 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return float(np.max(np.maximum(inter / max(area, 1e-6), inter / np.maximum(areas, 1e-6))))
+
+
+def paste(canvas: np.ndarray, boxes: np.ndarray, pixels: np.ndarray, alpha: np.ndarray,
+          rng: np.random.Generator, max_overlap: float, tries: int = 20):
+    """Paste the chocolate (`pixels`, `alpha`) on a free place of `canvas` (in place); its tight
+    box (x0, y0, x1, y1), or None when no place was free in `tries` draws."""
+    height, width = canvas.shape[:2]
+    ys, xs = np.nonzero(alpha > 0.5)
+    if not len(xs):
+        return None
+    tight = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+    h, w = alpha.shape
+    if h >= height or w >= width:
+        return None
+    for _ in range(tries):
+        left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+        box = tight + [left, top, left, top]
+        if _overlap(box, boxes) <= max_overlap:
+            region = canvas[top:top + h, left:left + w].astype(np.float32)
+            weight = alpha[..., None]
+            canvas[top:top + h, left:left + w] = np.clip(np.rint(pixels * weight + region * (1 - weight)), 0, 255).astype(np.uint8)
+            return box
+    return None
+
+
+class CopyPaste:
+    """The online transform: ``(image, target) → (image, target)`` on one training sample as
+    `dataset.DetectionDataset` returns it (before any geometry): its ``image_id``, the sample's
+    index in the dataset, is the index of its own chocolates in `bank`."""
+
+    def __init__(self, bank: list[list[Cutout]], params: CopyPasteParams = CopyPasteParams()):
+        self.bank = bank
+        self.pool = [cutout for cutouts in bank for cutout in cutouts]
+        self.params = params
+
+    def __call__(self, image, target):
+        import torch
+        from torchvision import tv_tensors
+        from torchvision.ops import box_convert
+
+        params = self.params
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
+        canvas = image.permute(1, 2, 0).numpy().copy()
+        boxes = target["boxes"]
+        xyxy = box_convert(boxes.as_subclass(torch.Tensor), boxes.format.value.lower(), "xyxy").numpy().astype(np.float64)
+        labels = target["labels"].tolist()
+
+        for cutout in self.bank[int(target["image_id"])]:
+            if rng.random() < params.restyle_p:
+                x0, y0, x1, y1 = cutout.box
+                if canvas[y0:y1, x0:x1].shape[:2] == cutout.alpha.shape:
+                    canvas[y0:y1, x0:x1] = restyle(canvas[y0:y1, x0:x1], cutout.alpha, rng, params)
+
+        if self.pool and rng.random() < params.paste_p:
+            for _ in range(int(rng.integers(params.paste_count[0], params.paste_count[1] + 1))):
+                cutout = self.pool[int(rng.integers(len(self.pool)))]
+                look = restyle(cutout.pixels, cutout.alpha, rng, params)
+                pixels, alpha = turned(Cutout(cutout.label, look, cutout.alpha, cutout.box), rng.uniform(0, 360),
+                                       rng.uniform(*params.scale), rng.uniform(*params.squeeze))
+                box = paste(canvas, xyxy, pixels, alpha, rng, params.max_overlap)
+                if box is not None:
+                    xyxy = np.vstack([xyxy, box])
+                    labels.append(cutout.label)
+
+        height, width = canvas.shape[:2]
+        new_boxes = box_convert(torch.tensor(xyxy, dtype=torch.float32).reshape(-1, 4), "xyxy", boxes.format.value.lower())
+        target = {**target, "boxes": tv_tensors.BoundingBoxes(new_boxes, format=boxes.format, canvas_size=(height, width)),
+                  "labels": torch.tensor(labels, dtype=torch.int64)}
+        return tv_tensors.Image(torch.from_numpy(canvas).permute(2, 0, 1).contiguous()), target
+
+
+def copy_paste(items, params: CopyPasteParams = CopyPasteParams()) -> CopyPaste:
+    """The online transform over the chocolates of `items` (the training photos and label files)."""
+    return CopyPaste(build_bank(items), params)

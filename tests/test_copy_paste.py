@@ -1,0 +1,96 @@
+"""Copy-paste with each chocolate's own look: masks from boxes, exact boxes for pasted chocolates,
+free places only, reproducible under torch's seed, and usable in the training chain."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from chocolib import copy_paste, dataset
+
+SIZE = (240, 160)  # width, height
+DISCS = [((40, 50), 18, (90, 50, 30), 3), ((150, 100), 20, (230, 210, 170), 6)]  # centre, radius, colour, class
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    """Two small photos on a plain table, each with two round chocolates and their YOLO labels."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    for index in range(2):
+        image = Image.new("RGB", SIZE, (120, 140, 160))
+        draw = ImageDraw.Draw(image)
+        lines = []
+        for (x, y), radius, colour, cls in DISCS:
+            x, y = x + 10 * index, y + 5 * index
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+            lines.append(f"{cls} {x / SIZE[0]:.6f} {y / SIZE[1]:.6f} {2 * radius / SIZE[0]:.6f} {2 * radius / SIZE[1]:.6f}")
+        image.save(tmp_path / "images" / f"p{index}.png")
+        (tmp_path / "labels" / f"p{index}.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_the_mask_from_a_box_finds_the_chocolate_not_its_box(folder):
+    samples = dataset.DetectionDataset(folder)
+    bank = copy_paste.build_bank(samples.items)
+    assert [len(cutouts) for cutouts in bank] == [2, 2]
+    for cutout in bank[0]:
+        filled = (cutout.alpha > 0.5).mean()
+        assert 0.7 < filled < 0.85, filled  # a disc fills π/4 ≈ 0.785 of its box
+        assert cutout.alpha[0, 0] < 0.1 and cutout.alpha[cutout.alpha.shape[0] // 2, cutout.alpha.shape[1] // 2] > 0.9
+    assert [c.label for c in bank[0]] == [4, 7]  # model label ids: class + 1
+
+
+def _sample(folder, seed: int, **params):
+    samples = dataset.DetectionDataset(folder)
+    samples.transforms = copy_paste.CopyPaste(copy_paste.build_bank(samples.items), copy_paste.CopyPasteParams(**params))
+    torch.manual_seed(seed)
+    return samples[0]
+
+
+def test_pasted_chocolates_get_exact_boxes_on_free_table(folder):
+    image, target = _sample(folder, seed=0, paste_p=1.0, paste_count=(3, 3), restyle_p=0.0)
+    boxes = dataset.collate_fn([(image, target)])[1][0]["boxes"].numpy()
+    labels = target["labels"].tolist()
+    assert len(labels) > 2 and labels[:2] == [4, 7] and set(labels) <= {4, 7}
+    pixels = image.permute(1, 2, 0).numpy().astype(int)
+    table = np.abs(pixels - np.array([120, 140, 160])).sum(-1) > 30  # not the plain table
+    covered = np.zeros(table.shape, bool)
+    for x0, y0, x1, y1 in boxes:  # give or take the one-pixel feathered edge
+        covered[max(0, int(y0) - 1):int(np.ceil(y1)) + 1, max(0, int(x0) - 1):int(np.ceil(x1)) + 1] = True
+    assert not (table & ~covered).any(), "a pasted chocolate lies outside every box"
+    for x0, y0, x1, y1 in boxes[2:]:  # each pasted box is tight: its mask reaches every edge
+        inside = table[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))]
+        assert inside[:, :2].any() and inside[:, -2:].any() and inside[:2].any() and inside[-2:].any()
+    for index, box in enumerate(boxes[2:], start=2):
+        assert copy_paste._overlap(box, np.delete(boxes, index, axis=0)) <= 0.05
+
+
+def test_restyling_changes_only_the_chocolate_not_the_table(folder):
+    original, _ = dataset.DetectionDataset(folder)[0]
+    image, target = _sample(folder, seed=1, paste_p=0.0, restyle_p=1.0, gloss_p=1.0)
+    assert len(target["labels"]) == 2
+    change = (image.int() - original.int()).abs().sum(0)
+    (x, y), radius = DISCS[0][0], DISCS[0][1]
+    assert change[y - 5:y + 5, x - 5:x + 5].float().mean() > 3  # the chocolate looks different
+    assert change[:, 200:].sum() == 0 and change[140:, :100].sum() == 0  # the table does not
+
+
+def test_the_same_torch_seed_gives_the_same_sample(folder):
+    first, first_target = _sample(folder, seed=5, paste_p=1.0)
+    second, second_target = _sample(folder, seed=5, paste_p=1.0)
+    assert torch.equal(first, second) and torch.equal(first_target["boxes"], second_target["boxes"])
+    other, _ = _sample(folder, seed=6, paste_p=1.0)
+    assert not torch.equal(first, other)
+
+
+def test_copy_paste_runs_in_the_training_chain(folder):
+    from chocolib import train
+
+    config = train.TrainConfig(copy_paste=True, geometry_augment=True, camera_augment=True, epochs=1)
+    samples = dataset.DetectionDataset(folder)
+    samples.transforms = train.online_transforms(config, samples.items)
+    torch.manual_seed(0)
+    images, targets = dataset.collate_fn([samples[0], samples[1]])
+    for image, target in zip(images, targets):
+        assert image.dtype == torch.float32 and len(target["boxes"]) == len(target["labels"]) >= 1
