@@ -432,32 +432,47 @@ class CameraParams:
     """How far `CameraEffects` goes; each effect is drawn on its own with probability `p`.
 
     The seed's chain varies geometry, brightness, contrast and (lightly) focus. Real photos also
-    differ in white balance (a colour cast), saturation and hue, are re-scaled and re-compressed by
-    phones, and carry sensor noise and stronger blur. These ranges stay inside what a camera does to
-    a photo a person would still label: hue within ±0.03 of a turn, so a milk chocolate does not
-    become a dark one.
+    differ in exposure and contrast, white balance (a colour cast), saturation and hue, are re-scaled
+    and re-compressed by phones, and carry sensor noise, defocus and camera shake. The ranges reach
+    as far as a photo a person would still count: down to a sixth of the side, noise up to a tenth of
+    the range, JPEG quality 20; hue stays within ±0.03 of a turn, so a milk chocolate does not become
+    a dark one.
     """
 
-    p: float = 0.35
-    channel_gain: tuple[float, float] = (0.85, 1.15)  # per-channel multiplier: white balance
-    saturation: tuple[float, float] = (0.7, 1.3)
+    p: float = 0.3
+    exposure: tuple[float, float] = (-0.2, 0.3)          # added to every channel, in [0, 1] units: darker or lighter
+    contrast: tuple[float, float] = (0.35, 1.3)          # spread around the mean
+    channel_gain: tuple[float, float] = (0.8, 1.2)       # per-channel multiplier: white balance
+    saturation: tuple[float, float] = (0.6, 1.4)
     hue: tuple[float, float] = (-0.03, 0.03)
-    downscale: tuple[float, float] = (0.25, 0.8)  # resolution loss: down to this share of the side, then back
-    blur_sigma: tuple[float, float] = (0.5, 2.5)  # pixels at the training image's size
-    noise_sigma: tuple[float, float] = (0.01, 0.05)  # Gaussian sensor noise, in [0, 1] units
-    jpeg_quality: tuple[int, int] = (25, 90)
+    downscale: tuple[float, float] = (0.16, 0.8)         # resolution loss: down to this share of the side, then back
+    blur_sigma: tuple[float, float] = (0.5, 3.5)         # out of focus, pixels at the training image's size
+    motion_length: tuple[int, int] = (5, 21)             # camera shake: a line kernel this long, any direction
+    noise_sigma: tuple[float, float] = (0.01, 0.10)      # Gaussian sensor noise, in [0, 1] units
+    jpeg_quality: tuple[int, int] = (20, 90)
+
+
+def motion_kernel(length: int, angle: float):
+    """A normalised line kernel (length × length, odd) at `angle` radians: what a shaken camera does."""
+    size = int(length) | 1
+    kernel = np.zeros((size, size), np.float32)
+    for t in np.linspace(-(size // 2), size // 2, 4 * size):
+        kernel[int(round(size // 2 + t * np.sin(angle))), int(round(size // 2 + t * np.cos(angle)))] = 1
+    return kernel / kernel.sum()
 
 
 def camera_effects(params: CameraParams = CameraParams()):
     """A `transforms.v2` transform that changes only the image (boxes and labels pass through):
-    colour cast, saturation, hue, resolution loss, blur, sensor noise and JPEG re-compression, each
-    drawn with probability `params.p`, in the order a camera applies them. It draws from torch's
-    global random stream, which the training loop seeds per epoch, so a run is reproducible."""
+    exposure, contrast, colour cast, saturation, hue, resolution loss, blur, camera shake, sensor
+    noise and JPEG re-compression, each drawn with probability `params.p`, in the order a camera
+    applies them. It draws from torch's global random stream, which the training loop seeds per
+    epoch, so a run is reproducible."""
     import torch
     from torchvision import tv_tensors
     from torchvision.transforms import v2
 
     functional = v2.functional
+    effects = ("exposure", "contrast", "cast", "saturation", "hue", "resolution", "blur", "motion", "noise", "jpeg")
 
     def uniform(low: float, high: float) -> float:
         return float(torch.empty(1).uniform_(low, high))
@@ -466,13 +481,17 @@ def camera_effects(params: CameraParams = CameraParams()):
         _transformed_types = (tv_tensors.Image,)
 
         def make_params(self, flat_inputs):
-            drawn = {name: bool(torch.rand(1) < params.p) for name in ("cast", "saturation", "hue", "resolution", "blur", "noise", "jpeg")}
+            drawn = {name: bool(torch.rand(1) < params.p) for name in effects}
             return {
+                "exposure": uniform(*params.exposure) if drawn["exposure"] else None,
+                "contrast": uniform(*params.contrast) if drawn["contrast"] else None,
                 "gain": torch.empty(3, 1, 1).uniform_(*params.channel_gain) if drawn["cast"] else None,
                 "saturation": uniform(*params.saturation) if drawn["saturation"] else None,
                 "hue": uniform(*params.hue) if drawn["hue"] else None,
                 "scale": uniform(*params.downscale) if drawn["resolution"] else None,
                 "sigma": uniform(*params.blur_sigma) if drawn["blur"] else None,
+                "motion": (int(torch.randint(params.motion_length[0], params.motion_length[1] + 1, (1,))), uniform(0, np.pi))
+                if drawn["motion"] else None,
                 "noise": uniform(*params.noise_sigma) if drawn["noise"] else None,
                 "quality": int(torch.randint(params.jpeg_quality[0], params.jpeg_quality[1] + 1, (1,))) if drawn["jpeg"] else None,
                 "noise_seed": int(torch.randint(0, 2**31 - 1, (1,))),
@@ -481,8 +500,15 @@ def camera_effects(params: CameraParams = CameraParams()):
         def transform(self, image, p):
             height, width = image.shape[-2:]
             x = image.as_subclass(torch.Tensor)
-            if p["gain"] is not None:
-                x = (x.float() * p["gain"]).clamp(0, 255).to(torch.uint8)
+            if p["exposure"] is not None or p["contrast"] is not None or p["gain"] is not None:
+                y = x.float() / 255
+                if p["exposure"] is not None:
+                    y = y + p["exposure"]
+                if p["contrast"] is not None:
+                    y = y.mean() + (y - y.mean()) * p["contrast"]
+                if p["gain"] is not None:
+                    y = y * p["gain"]
+                x = (y * 255).round().clamp(0, 255).to(torch.uint8)
             if p["saturation"] is not None:
                 x = functional.adjust_saturation(x, p["saturation"])
             if p["hue"] is not None:
@@ -493,6 +519,10 @@ def camera_effects(params: CameraParams = CameraParams()):
             if p["sigma"] is not None:
                 kernel = 2 * round(3 * p["sigma"]) + 1
                 x = functional.gaussian_blur(x, [kernel, kernel], [p["sigma"], p["sigma"]])
+            if p["motion"] is not None:
+                kernel = torch.from_numpy(motion_kernel(*p["motion"]))
+                padded = torch.nn.functional.pad(x.float()[None], [kernel.shape[0] // 2] * 4, mode="reflect")
+                x = torch.nn.functional.conv2d(padded, kernel.expand(3, 1, *kernel.shape), groups=3)[0].round().clamp(0, 255).to(torch.uint8)
             if p["noise"] is not None:
                 generator = torch.Generator().manual_seed(p["noise_seed"])
                 noise = torch.randn(x.shape, generator=generator) * (255 * p["noise"])

@@ -74,7 +74,7 @@ def _predict(args) -> str:
     from chocolib import predict
 
     return str(predict.predict(args.weights, args.images, args.out, args.threshold, args.sample_submission,
-                               args.batch_size, args.device, args.work_side))
+                               args.batch_size, args.device, args.work_side, args.tta))
 
 
 def _count(args) -> str:
@@ -83,7 +83,7 @@ def _count(args) -> str:
     from chocolib import paths
 
     out = args.out or paths.default_root("count")
-    found = predict.count_photos(args.photos, args.weights, out, args.threshold, args.device)
+    found = predict.count_photos(args.photos, args.weights, out, args.threshold, args.device, args.tta)
     for photo in found:
         print(photo.line())
     total = sum(int(photo.counts.sum()) for photo in found)
@@ -111,7 +111,7 @@ def _report(args) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chocolib import models
+    from chocolib import models, tta
     from chocolib.models import backbones
     from chocolib.train import RECIPES
 
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-side", type=int, default=None,
                    help="longer side to decode photos at (default: that of the training images, from config.json beside the checkpoint)")
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--tta", default=None, choices=list(tta.MODES),
+                   help="test-time augmentation (default: the one the threshold was chosen with, threshold.json, else none)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=_predict)
 
@@ -193,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a checkpoint (default: the committed run's models/faster_rcnn/best.pt, else make all's runs/cpu/models/faster_rcnn/best.pt)")
     p.add_argument("--threshold", type=float, default=None, help="score threshold (default: threshold.json beside the checkpoint, else 0.6)")
     p.add_argument("--out", type=Path, default=None, help="folder for the drawn photos, PHOTO_counted.jpg (default: runs/count in the repository)")
+    p.add_argument("--tta", default=None, choices=list(tta.MODES),
+                   help="test-time augmentation (default: the one the threshold was chosen with, threshold.json, else none)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=_count)
 

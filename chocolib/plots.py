@@ -308,6 +308,36 @@ def threshold_curve(choice) -> plt.Figure:
     return fig
 
 
+def corruption_curves(lines: pd.DataFrame) -> plt.Figure:
+    """Count F1 against corruption severity (0: the clean photos), one panel per corruption, one
+    line per test-time augmentation (`robustness.by_severity`'s table)."""
+    names = list(dict.fromkeys(lines["corruption"]))
+    settings = list(dict.fromkeys(lines["tta"]))
+    columns = 5
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 1.9 * rows + 0.5), sharex=True, sharey=True, squeeze=False)
+    low = max(0.0, lines["f1"].min() - 0.05)
+    for ax, name in zip(axes.flat, names):
+        for k, tta in enumerate(settings):
+            line = lines[(lines["corruption"] == name) & (lines["tta"] == tta)]
+            ax.plot(line["severity"], line["f1"], marker="o", markersize=3, color=sns.color_palette("deep")[k],
+                    linestyle="-" if k == 0 else "--", label=f"TTA {tta}")
+        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.set_ylim(low, 1.01)
+        ax.set_xticks([0, 1, 2, 3], ["clean", "1", "2", "3"], fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names):]:
+        ax.set_axis_off()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("count F1", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(settings), fontsize=8, frameon=False)
+    fig.suptitle("Validation count F1 under each corruption, by severity", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
 def count_error(true: pd.DataFrame, predicted: dict[str, pd.DataFrame]) -> plt.Figure:
     """Mean |true − predicted| count per class on the validation photos, one bar group per setting."""
     names = list(classes.KAGGLE_NAMES)

@@ -73,8 +73,14 @@ class TestDataset:
         image = dataset.read_photo(path, max_side=self.max_side)
         if self.transform is not None:
             image = self.transform(image, stem)
-        pixels = np.asarray(image).copy()
-        return torch.from_numpy(pixels).permute(2, 0, 1), self.ids[index]
+        return as_tensor(image), self.ids[index]
+
+
+def as_tensor(image):
+    """A decoded PIL photo as the uint8 C × H × W tensor `detect_photos` takes."""
+    import torch
+
+    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
 
 
 def _collate(batch):
@@ -149,18 +155,30 @@ def detect(model, folder: str | Path | list, max_side: int | None, batch_size: i
     """Run `model` (eval mode) over every photo of `folder` (or a list of photo files); the raw
     detections and images/s. `transform(image, stem)` changes each decoded photo first; `tta`
     (`chocolib.tta.MODES`) shows the model each photo in several views and fuses their boxes."""
+    photos = TestDataset(folder, max_side, transform)
+    found = detect_photos(model, photos, photos.ids, batch_size, device, tta,
+                          desc=f"detect {photos.folder.name if photos.folder else 'photos'}")
+    views = tta_module.views(tta)
+    log.info("detect: %d photos of %s%s, %d detections, %.2f images/s", len(photos), photos.folder or "the list",
+             f" (TTA: {tta}, {len(views)} views)" if len(views) > 1 else "", len(found.table), found.images_per_s)
+    return found
+
+
+def detect_photos(model, photos, ids: list[str], batch_size: int = 4, device=None, tta: str = "none",
+                  desc: str | None = "detect") -> Detections:
+    """`detect` on photos already decoded: `photos` is any sequence of (uint8 C × H × W tensor, id)
+    (`TestDataset`, or a list in memory). `desc` None: no progress bar."""
     import torch
     from torch.utils.data import DataLoader
 
     device = device or next(model.parameters()).device
     views = tta_module.views(tta)
-    photos = TestDataset(folder, max_side, transform)
     loader = DataLoader(photos, batch_size=batch_size, collate_fn=_collate, num_workers=0)
     frames: list[pd.DataFrame] = []
     model.eval()
     started = time.perf_counter()
     with torch.inference_mode():
-        for images, ids in tqdm(loader, desc=f"detect {photos.folder.name if photos.folder else 'photos'}", unit="batch", leave=False):
+        for images, batch_ids in tqdm(loader, desc=desc, unit="batch", leave=False, disable=desc is None):
             found = [([], [], []) for _ in images]
             for view in views:
                 viewed = [tta_module.view_image(image, view) for image in images]
@@ -171,7 +189,7 @@ def detect(model, folder: str | Path | list, max_side: int | None, batch_size: i
                     boxes.append(tta_module.to_photo(normalised, view))
                     scores.append(output["scores"].float().cpu().numpy())
                     labels.append(output["labels"].cpu().numpy().astype(np.int64))
-            for photo, (boxes, scores, labels) in zip(ids, found):
+            for photo, (boxes, scores, labels) in zip(batch_ids, found):
                 boxes, scores, labels = tta_module.fuse(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels), len(views))
                 frames.append(pd.DataFrame({
                     "id": photo, "label": labels, "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels], "score": scores,
@@ -181,10 +199,7 @@ def detect(model, folder: str | Path | list, max_side: int | None, batch_size: i
     table = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame(columns=DETECTION_COLUMNS)
     table = table.astype({"id": str, "label": "int64", "class": str, "score": "float64",
                           **{c: "float32" for c in ("x0", "y0", "x1", "y1")}})
-    found = Detections(table.reset_index(drop=True), photos.ids, len(photos) / seconds)
-    log.info("detect: %d photos of %s%s, %d detections, %.2f images/s", len(photos), photos.folder or "the list",
-             f" (TTA: {tta}, {len(views)} views)" if len(views) > 1 else "", len(table), found.images_per_s)
-    return found
+    return Detections(table.reset_index(drop=True), list(ids), len(photos) / seconds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,9 +285,26 @@ def _count_table(rows: pd.DataFrame, ids) -> pd.DataFrame:
     return table
 
 
-def save_threshold(model_dir: str | Path, choice: ThresholdChoice) -> Path:
-    """threshold.json beside the checkpoint: what `predict` uses when no --threshold is given."""
-    return fileio.write_json(Path(model_dir) / "threshold.json", choice.as_dict())
+def save_threshold(model_dir: str | Path, choice: ThresholdChoice, tta: str = "none") -> Path:
+    """threshold.json beside the checkpoint: what `predict` uses when no --threshold (or --tta) is
+    given. The threshold belongs to the test-time augmentation it was chosen with, so both are kept."""
+    return fileio.write_json(Path(model_dir) / "threshold.json", {**choice.as_dict(), "tta": tta})
+
+
+def read_tta(model_dir: str | Path) -> str:
+    """The test-time augmentation notebook 05 chose its threshold with ("none" without threshold.json)."""
+    path = Path(model_dir) / "threshold.json"
+    if not path.is_file():
+        return "none"
+    import json
+
+    try:
+        tta = json.loads(path.read_text()).get("tta", "none")
+    except (ValueError, AttributeError) as exc:
+        raise ChocoError(f"cannot read the test-time augmentation ({exc})", path) from None
+    if tta not in tta_module.MODES:
+        raise ChocoError(f"unknown test-time augmentation {tta!r}: one of {', '.join(tta_module.MODES)}", path)
+    return tta
 
 
 def read_threshold(model_dir: str | Path) -> float | None:
@@ -348,6 +380,16 @@ def write_submission(counts: pd.DataFrame, out: str | Path, sample_submission: s
     return fileio.write_text(out, table.to_csv())
 
 
+def tta_for(weights: Path, tta: str | None) -> str:
+    """`tta`, else the one the threshold beside the checkpoint was chosen with."""
+    if tta is None:
+        tta = read_tta(weights.parent)
+        if tta != "none":
+            log.info("test-time augmentation %s (threshold.json)", tta)
+    tta_module.views(tta)
+    return tta
+
+
 def threshold_for(weights: Path, threshold: float | None) -> float:
     """`threshold`, else the one notebook 05 chose beside the checkpoint, else the seed's 0.6."""
     if threshold is None:
@@ -373,16 +415,16 @@ def load_for_inference(weights: Path, device: str = "auto", work_side: int | Non
 
 def predict(weights: str | Path, images: str | Path, out: str | Path, threshold: float | None = None,
             sample_submission: str | Path | None = None, batch_size: int = 4, device: str = "auto",
-            work_side: int | None = None) -> Path:
+            work_side: int | None = None, tta: str | None = None) -> Path:
     """The `predict` command: detections of `images` (saved beside `out` as ``*_detections.csv``),
     counts at `threshold` (default: the one notebook 05 chose beside the checkpoint, else the
-    seed's 0.6), the submission at `out`."""
+    seed's 0.6) with the test-time augmentation it was chosen with, the submission at `out`."""
     weights, images, out = Path(weights), Path(images), Path(out)
-    threshold = threshold_for(weights, threshold)
+    threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)
     if sample_submission is None and (images.parent / "sample_submission.csv").is_file():
         sample_submission = images.parent / "sample_submission.csv"  # the Kaggle layout: test/ beside it
     model, side = load_for_inference(weights, device, work_side)
-    found = detect(model, images, side, batch_size)
+    found = detect(model, images, side, batch_size, tta=tta)
     found.save(out.with_name(f"{out.stem}_detections.csv"))
     return write_submission(found.counts(threshold), out, sample_submission)
 
@@ -431,7 +473,7 @@ def draw_detections(image, kept: pd.DataFrame, title: str):
 
 
 def count_photos(photos: list[str | Path], weights: str | Path | None, out_dir: str | Path,
-                 threshold: float | None = None, device: str = "auto") -> list[PhotoCount]:
+                 threshold: float | None = None, device: str = "auto", tta: str | None = None) -> list[PhotoCount]:
     """The `count` command: each photo's counts per class at the model's threshold, and the photo
     with its detections drawn, as ``out_dir/<stem>_counted.jpg``. `weights` defaults to the first
     of `DEFAULT_WEIGHTS` that exists."""
@@ -445,9 +487,9 @@ def count_photos(photos: list[str | Path], weights: str | Path | None, out_dir: 
     if not weights.is_file():
         raise ChocoError("checkpoint not found", weights)
     photos = [Path(p) for p in photos]
-    threshold = threshold_for(weights, threshold)
+    threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)
     model, side = load_for_inference(weights, device)
-    found = detect(model, photos, side, batch_size=1)
+    found = detect(model, photos, side, batch_size=1, tta=tta)
     counts = found.counts(threshold)
     kept = found.kept(threshold)
     results = []

@@ -52,6 +52,12 @@ class Profile:
     yolo_epochs: int
     yolo_batch_size: int
     yolo_steps_per_epoch: int | None
+    #: notebook 05: the test-time augmentation (`chocolib.tta.MODES`) the threshold is chosen with
+    #: and the submission made with, and those compared under the corruption suite
+    #: (`chocolib.robustness`; the first is the baseline), on these corruptions (None: all ten)
+    tta: str
+    robustness_tta: tuple[str, ...]
+    robustness_corruptions: tuple[str, ...] | None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,6 +77,7 @@ PROFILES: dict[str, Profile] = {
         min_size=256, max_size=384, roi_samples=128,
         epochs=2, patience=10, batch_size=2, steps_per_epoch=None, monitor="val_loss",
         yolo_image_size=256, yolo_epochs=2, yolo_batch_size=2, yolo_steps_per_epoch=None,
+        tta="none", robustness_tta=("none", "hflip"), robustness_corruptions=("resolution", "motion_blur", "jpeg"),
     ),
     "cpu": Profile(
         name="cpu",
@@ -90,6 +97,8 @@ PROFILES: dict[str, Profile] = {
         # ~6 min on 2 cores, what is left of the 45 minutes `make all` may take once the Faster R-CNN
         # has its share (README "YOLO12s: the attempt the seed abandoned")
         yolo_image_size=416, yolo_epochs=6, yolo_batch_size=4, yolo_steps_per_epoch=50,
+        # benchmarks/robustness.py on the canonical checkpoint: README "Photos worse than the twin's"
+        tta="none", robustness_tta=("none", "flips"), robustness_corruptions=None,
     ),
     "full": Profile(
         name="full",
@@ -106,6 +115,7 @@ PROFILES: dict[str, Profile] = {
         # the seed's 640 × 640; 50 × 16 = 800 draws an epoch, about the 11 versions of each of the
         # 72 training photos that an epoch of notebook 04 sees
         yolo_image_size=640, yolo_epochs=100, yolo_batch_size=16, yolo_steps_per_epoch=50,
+        tta="none", robustness_tta=("none", "flips"), robustness_corruptions=None,
     ),
 }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,7 +21,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from chocolib import dataset
 from chocolib.errors import ChocoError
+
+log = logging.getLogger(__name__)
 
 
 def _resolution(x: np.ndarray, share: float, rng) -> np.ndarray:
@@ -49,12 +53,9 @@ def _defocus_blur(x: np.ndarray, radius: float, rng) -> np.ndarray:
 def _motion_blur(x: np.ndarray, length: float, rng) -> np.ndarray:
     import cv2
 
-    size = int(length) | 1
-    kernel = np.zeros((size, size), np.float32)
-    angle = rng.uniform(0, np.pi)
-    for t in np.linspace(-(size // 2), size // 2, 4 * size):
-        kernel[int(round(size // 2 + t * np.sin(angle))), int(round(size // 2 + t * np.cos(angle)))] = 1
-    return cv2.filter2D(x, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+    from chocolib.augment import motion_kernel
+
+    return cv2.filter2D(x, -1, motion_kernel(int(length), rng.uniform(0, np.pi)), borderType=cv2.BORDER_REFLECT)
 
 
 def _sensor_noise(x: np.ndarray, sigma: float, rng) -> np.ndarray:
@@ -142,35 +143,63 @@ def corrupt(image: Image.Image, name: str, severity: int, seed: int = 0, photo: 
     return Image.fromarray(_to_uint8(corruption.apply(x, corruption.levels[severity - 1], rng)))
 
 
-def corruption_table(model, images, truth: pd.DataFrame, side: int | None, threshold: float, seed: int = 0,
-                     names=None, batch_size: int = 4) -> pd.DataFrame:
+def corruption_table(model, images, truth: pd.DataFrame, side: int | None, threshold: float | None = None, seed: int = 0,
+                     names=None, batch_size: int = 4, tta: str = "none") -> pd.DataFrame:
     """Count F1 on the photos of `images` (a folder), clean and under every corruption and severity:
-    one row each (corruption, severity, level, f1), the clean row first (severity 0)."""
+    one row each (tta, corruption, severity, level, threshold, f1, images_per_s), the clean row first
+    (severity 0). `threshold` None: the one `predict.choose_threshold` picks on the clean photos
+    with this `tta` (fused scores are not the single view's, so each TTA gets its own)."""
     from tqdm.auto import tqdm
 
     from chocolib import predict
 
     names = list(names or CORRUPTIONS)
-    clean = predict.detect(model, images, side, batch_size)
-    rows = [{"corruption": "clean", "severity": 0, "level": "", "f1": predict.f1_at(clean, truth, threshold)}]
-    for name, severity in tqdm([(n, s) for n in names for s in SEVERITIES], desc="corruptions", unit="setting"):
-        found = predict.detect(model, images, side, batch_size,
-                               transform=lambda image, stem: corrupt(image, name, severity, seed, stem))
-        rows.append({"corruption": name, "severity": severity, "level": CORRUPTIONS[name].levels[severity - 1],
-                     "f1": predict.f1_at(found, truth, threshold)})
-    return pd.DataFrame(rows)
+    photos = predict.TestDataset(images, side)  # checked once; each photo decoded once, corrupted per setting
+    decoded = [(photo_id, stem, dataset.read_photo(path, max_side=side)) for photo_id, (stem, path) in zip(photos.ids, photos.photos)]
+    clean = predict.detect_photos(model, [(predict.as_tensor(image), photo_id) for photo_id, _, image in decoded],
+                                  photos.ids, batch_size, tta=tta, desc=None)
+    if threshold is None:
+        threshold = predict.choose_threshold(clean, truth).threshold
+    common = {"tta": tta, "threshold": threshold}
+    rows = [{**common, "corruption": "clean", "severity": 0, "level": "", "f1": predict.f1_at(clean, truth, threshold),
+             "images_per_s": clean.images_per_s}]
+    for name, severity in tqdm([(n, s) for n in names for s in SEVERITIES], desc=f"corruptions (TTA {tta})", unit="setting"):
+        corrupted = [(predict.as_tensor(corrupt(image, name, severity, seed, stem)), photo_id) for photo_id, stem, image in decoded]
+        found = predict.detect_photos(model, corrupted, photos.ids, batch_size, tta=tta, desc=None)
+        rows.append({**common, "corruption": name, "severity": severity, "level": CORRUPTIONS[name].levels[severity - 1],
+                     "f1": predict.f1_at(found, truth, threshold), "images_per_s": found.images_per_s})
+    log.info("robustness: %d photos, %d settings, TTA %s", len(decoded), len(rows) - 1, tta)
+    return pd.DataFrame(rows, columns=["tta", "corruption", "severity", "level", "threshold", "f1", "images_per_s"])
 
 
 def summary(table: pd.DataFrame) -> dict:
-    """The clean F1 and the corruption F1: the mean over every corruption and severity."""
+    """The clean F1 and the corruption F1 (the mean over every corruption and severity) of one
+    `corruption_table`, with its threshold, worst setting and speed."""
     corrupted = table[table["severity"] > 0]
-    return {"clean_f1": float(table.loc[table["severity"] == 0, "f1"].iloc[0]), "corruption_f1": float(corrupted["f1"].mean()),
-            "worst": corrupted.loc[corrupted["f1"].idxmin(), ["corruption", "severity"]].tolist() if len(corrupted) else None}
+    clean = table[table["severity"] == 0].iloc[0]
+    worst = corrupted.loc[corrupted["f1"].idxmin()] if len(corrupted) else None
+    return {"tta": clean["tta"], "threshold": float(clean["threshold"]), "clean_f1": float(clean["f1"]),
+            "corruption_f1": float(corrupted["f1"].mean()) if len(corrupted) else float("nan"),
+            "worst": [str(worst["corruption"]), int(worst["severity"])] if worst is not None else None,
+            "images_per_s": float(table["images_per_s"].mean())}
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
-    """The table as one row per corruption and one column per severity, with the row mean."""
+    """One `corruption_table` as one row per corruption and one column per severity, with the row mean."""
     corrupted = table[table["severity"] > 0].pivot(index="corruption", columns="severity", values="f1")
     corrupted.columns = [f"severity {s}" for s in corrupted.columns]
     corrupted["mean"] = corrupted.mean(axis=1)
     return corrupted.loc[[n for n in CORRUPTIONS if n in corrupted.index]]
+
+
+def by_severity(table: pd.DataFrame) -> pd.DataFrame:
+    """Tables of one or more TTA settings → F1 per (tta, corruption) and severity 0–3, the clean F1
+    at severity 0 of every corruption: the lines of `plots.corruption_curves`."""
+    frames = []
+    for tta, rows in table.groupby("tta", sort=False):
+        clean = float(rows.loc[rows["severity"] == 0, "f1"].iloc[0])
+        corrupted = rows[rows["severity"] > 0]
+        for name in corrupted["corruption"].unique():
+            frames.append(pd.DataFrame({"tta": tta, "corruption": name, "severity": [0, *SEVERITIES],
+                                        "f1": [clean, *corrupted.loc[corrupted["corruption"] == name].sort_values("severity")["f1"]]}))
+    return pd.concat(frames, ignore_index=True)

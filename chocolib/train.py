@@ -14,6 +14,7 @@ from its last completed epoch and ends with the same history as an uninterrupted
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import time
@@ -137,9 +138,11 @@ RECIPES = {
     # the resized originals varied online (flips, quarter turns, zoom) instead of the seed's offline
     # crops, which zoom up to 3.5× away from the scale photos are counted at (benchmarks/
     # accuracy_budget.py: 0.936 → 0.993 count F1 for the same 12 minutes), and camera effects
-    # online so the count holds on photos less clean than the training set's
+    # online so the count holds on photos less clean than the training set's, and copy-paste with
+    # each chocolate's own look, as real chocolates differ from the references (README "Photos worse
+    # than the twin's")
     "finetune": {"max_lr": 0.005, "clip_grad_norm": 10.0, "camera_augment": True, "geometry_augment": True,
-                 "train_versions": "originals"},
+                 "copy_paste": True, "train_versions": "originals"},
 }
 
 
@@ -350,7 +353,11 @@ def data_fingerprint(*folders: Path) -> str:
 
 def _run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> dict:
     train = {k: v for k, v in config.as_dict().items() if k not in RESUMABLE_CHANGES}
-    return {"checkpoint_version": CHECKPOINT_VERSION, "detector": detector.as_dict(), "train": train, "data": data}
+    # the online effects' ranges are part of what a run is: a change of them is a new run
+    online = {"camera": asdict(augment.CameraParams()) if config.camera_augment else None,
+              "copy_paste": asdict(copy_paste.CopyPasteParams()) if config.copy_paste else None}
+    return {"checkpoint_version": CHECKPOINT_VERSION, "detector": detector.as_dict(), "train": train,
+            "online": json.loads(json.dumps(online)), "data": data}
 
 
 def _save(path: Path, state: dict) -> None:

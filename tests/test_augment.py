@@ -244,6 +244,31 @@ def test_camera_effects_change_only_the_pixels_and_repeat_under_a_seed():
     assert torch.equal(never(image, target)[0], image)
 
 
+def test_each_camera_effect_alone_does_what_it_says():
+    import torch
+    from torchvision import tv_tensors
+
+    rng = torch.Generator().manual_seed(0)
+    image = tv_tensors.Image(torch.randint(60, 200, (3, 64, 64), dtype=torch.uint8, generator=rng))
+    target = {"boxes": tv_tensors.BoundingBoxes(torch.tensor([[1.0, 1.0, 9.0, 9.0]]), format="XYXY", canvas_size=(64, 64)),
+              "labels": torch.tensor([1])}
+    none = dict(exposure=(0.0, 0.0), contrast=(1.0, 1.0), channel_gain=(1.0, 1.0), saturation=(1.0, 1.0), hue=(0.0, 0.0),
+                downscale=(1.0, 1.0), blur_sigma=(0.01, 0.01), motion_length=(1, 1), noise_sigma=(0.0, 0.0), jpeg_quality=(100, 100))
+
+    def apply(**change):
+        torch.manual_seed(0)
+        return augment.camera_effects(augment.CameraParams(p=1.0, **{**none, **change}))(image, target)[0].float()
+
+    base = apply()
+    assert apply(exposure=(0.2, 0.2)).mean() > base.mean() + 40
+    assert apply(contrast=(0.35, 0.35)).std() < 0.5 * base.std()
+    smooth = lambda x: (x[..., 1:] - x[..., :-1]).abs().mean()
+    assert smooth(apply(motion_length=(15, 15))) < 0.5 * smooth(base)
+    assert smooth(apply(downscale=(0.2, 0.2))) < 0.7 * smooth(base)
+    kernel = augment.motion_kernel(9, 0.0)
+    assert kernel.shape == (9, 9) and abs(kernel.sum() - 1) < 1e-6 and (kernel[4] > 0).all() and kernel[0].sum() == 0
+
+
 def test_online_geometry_moves_boxes_with_the_pixels():
     """A one-pixel-wide bright box: after flips, quarter turns and zoom its box still frames the bright pixels."""
     import torch

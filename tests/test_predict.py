@@ -99,9 +99,17 @@ def test_saved_threshold_is_what_predict_uses(tmp_path):
     choice = predict.choose_threshold(_detections([], ["1"]), truth)
     predict.save_threshold(tmp_path, choice)
     assert predict.read_threshold(tmp_path) == choice.threshold
+    assert predict.read_tta(tmp_path) == "none"
+    predict.save_threshold(tmp_path, choice, tta="flips")  # a threshold belongs to the TTA it was chosen with
+    assert predict.read_tta(tmp_path) == "flips" and predict.tta_for(tmp_path / "best.pt", None) == "flips"
+    assert predict.tta_for(tmp_path / "best.pt", "none") == "none"
+    (tmp_path / "threshold.json").write_text('{"threshold": 0.5, "tta": "mirror"}')
+    with pytest.raises(ChocoError, match="threshold.json: unknown test-time augmentation 'mirror'"):
+        predict.read_tta(tmp_path)
     (tmp_path / "threshold.json").write_text("{}")
     with pytest.raises(ChocoError, match="threshold.json: cannot read the threshold"):
         predict.read_threshold(tmp_path)
+    assert predict.read_tta(tmp_path / "elsewhere") == "none"
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,6 +164,16 @@ def test_detect_normalises_boxes_and_names_photos_by_kaggle_id(tmp_path):
     assert found.ids == ["1000757", "1000758"] and model.seen == [(100, 150), (100, 150)]  # decoded at the model's size
     assert found.table[["x0", "y0", "x1", "y1"]].to_numpy().tolist() == [[0, 0, 0.5, 1]] * 2
     assert found.counts(0.6)["Arabia"].tolist() == [1, 1] and found.counts(0.75).to_numpy().sum() == 0
+
+
+def test_detect_with_tta_maps_each_view_back_and_fuses(tmp_path):
+    folder = _photos(tmp_path / "test", ["L1.jpg"], size=(300, 200))
+    model = _FixedModel()  # always the left half of what it sees: the photo's left half in two views, its right half in two
+    found = predict.detect(model, folder, max_side=150, tta="flips")
+    assert model.seen == [(100, 150)] * 4
+    boxes = found.table.sort_values("x0")[["x0", "y0", "x1", "y1"]].to_numpy().tolist()
+    assert boxes == [[0, 0, 0.5, 1], [0.5, 0, 1, 1]]
+    assert found.table["score"].tolist() == pytest.approx([0.35, 0.35])  # each found in 2 of 4 views
     assert found.images_per_s > 0
 
 

@@ -71,12 +71,39 @@ def test_unknown_corruption_or_severity():
         robustness.corrupt(image, "jpeg", 4)
 
 
+def _table(tta: str, clean: float, step: float) -> pd.DataFrame:
+    rows = [{"tta": tta, "corruption": "clean", "severity": 0, "level": "", "threshold": 0.5, "f1": clean, "images_per_s": 2.0}]
+    rows += [{"tta": tta, "corruption": name, "severity": s, "level": 0, "threshold": 0.5, "f1": 1.0 - step * s, "images_per_s": 2.0}
+             for name in ("jpeg", "resolution") for s in (1, 2, 3)]
+    return pd.DataFrame(rows)
+
+
 def test_summary_and_wide_table():
-    rows = [{"corruption": "clean", "severity": 0, "level": "", "f1": 0.99}]
-    rows += [{"corruption": name, "severity": s, "level": 0, "f1": 1.0 - 0.1 * s} for name in ("jpeg", "resolution") for s in (1, 2, 3)]
-    table = pd.DataFrame(rows)
+    table = _table("none", 0.99, 0.1)
     found = robustness.summary(table)
     assert found["clean_f1"] == 0.99 and found["corruption_f1"] == pytest.approx(0.8) and found["worst"] == ["jpeg", 3]
+    assert found["tta"] == "none" and found["threshold"] == 0.5 and found["images_per_s"] == 2.0
     wide = robustness.wide(table)
     assert list(wide.index) == ["resolution", "jpeg"] and list(wide.columns) == ["severity 1", "severity 2", "severity 3", "mean"]
     assert wide.loc["jpeg", "mean"] == pytest.approx(0.8)
+
+
+def test_by_severity_starts_every_line_at_the_clean_f1():
+    lines = robustness.by_severity(pd.concat([_table("none", 0.99, 0.1), _table("flips", 0.98, 0.05)]))
+    assert len(lines) == 2 * 2 * 4
+    jpeg = lines[(lines["tta"] == "flips") & (lines["corruption"] == "jpeg")]
+    assert jpeg["severity"].tolist() == [0, 1, 2, 3] and jpeg["f1"].tolist() == pytest.approx([0.98, 0.95, 0.9, 0.85])
+
+
+def test_the_table_of_a_checkpoint_with_and_without_tta(tiny_checkpoint, tiny_split):
+    from chocolib import annotations, dataset, predict
+
+    model, side = predict.load_for_inference(tiny_checkpoint, "cpu")
+    images = tiny_split / "val" / "images"
+    ids = [dataset.photo_id(stem) for stem in dataset.list_photos(images)]
+    truth = predict.true_counts(annotations.read_labels(tiny_split / "val" / "labels"), ids)
+    for tta in ("none", "hflip"):
+        table = robustness.corruption_table(model, images, truth, side, names=["jpeg"], tta=tta)
+        assert table["corruption"].tolist() == ["clean", "jpeg", "jpeg", "jpeg"] and (table["tta"] == tta).all()
+        assert table["f1"].between(0, 1).all() and (table["images_per_s"] > 0).all()
+        assert table["threshold"].nunique() == 1  # chosen once, on the clean photos
