@@ -97,24 +97,21 @@ def cut_out(pixels: np.ndarray, boxes_xyxy: np.ndarray, labels) -> list[Cutout]:
     return cutouts
 
 
-def build_bank(items) -> list[list[Cutout]]:
-    """Cutouts of every photo of `items` ((photo, label file) pairs, as `dataset.DetectionDataset`
-    holds them), in their order. GrabCut's seeding is fixed, so a bank is reproducible."""
+def build_bank(samples) -> list[list[Cutout]]:
+    """Cutouts of every photo of `samples` (a `dataset.DetectionDataset`), in its order: sample i's
+    chocolates at index i. GrabCut's seeding is fixed, so a bank is reproducible."""
     import cv2
+    import torch
+    from torchvision.ops import box_convert
     from tqdm.auto import tqdm
-
-    from chocolib.annotations import read_label_file
-    from chocolib.dataset import read_photo
 
     cv2.setRNGSeed(0)
     bank: list[list[Cutout]] = []
-    for photo, label_file in tqdm(items, desc="cut out chocolates", unit="photo", leave=False):
-        pixels = np.asarray(read_photo(photo).convert("RGB"))
-        height, width = pixels.shape[:2]
-        boxes = read_label_file(label_file)
-        xyxy = np.array([[(b.cx - b.w / 2) * width, (b.cy - b.h / 2) * height, (b.cx + b.w / 2) * width, (b.cy + b.h / 2) * height]
-                         for b in boxes], np.float64).reshape(-1, 4)
-        bank.append(cut_out(pixels, xyxy, [b.cls + 1 for b in boxes]))
+    for index in tqdm(range(len(samples)), desc="cut out chocolates", unit="photo", leave=False):
+        image, target = samples.load(index)
+        boxes = target["boxes"]
+        xyxy = box_convert(boxes.as_subclass(torch.Tensor), boxes.format.value.lower(), "xyxy").numpy()
+        bank.append(cut_out(image.permute(1, 2, 0).numpy(), xyxy, target["labels"].tolist()))
     log.info("copy-paste: %d chocolates cut out of %d photos", sum(len(c) for c in bank), len(bank))
     return bank
 
@@ -247,6 +244,6 @@ class CopyPaste:
         return tv_tensors.Image(torch.from_numpy(canvas).permute(2, 0, 1).contiguous()), target
 
 
-def copy_paste(items, params: CopyPasteParams = CopyPasteParams()) -> CopyPaste:
-    """The online transform over the chocolates of `items` (the training photos and label files)."""
-    return CopyPaste(build_bank(items), params)
+def copy_paste(samples, params: CopyPasteParams = CopyPasteParams()) -> CopyPaste:
+    """The online transform over the chocolates of `samples` (the training `dataset.DetectionDataset`)."""
+    return CopyPaste(build_bank(samples), params)

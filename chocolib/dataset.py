@@ -307,6 +307,13 @@ class DetectionDataset:
         return self.items[index][0].stem
 
     def __getitem__(self, index: int):
+        image, target = self.load(index)
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        return image, target
+
+    def load(self, index: int):
+        """Sample `index` as labelled, before `transforms`."""
         import numpy as np
         import torch
         from torchvision import tv_tensors
@@ -324,10 +331,7 @@ class DetectionDataset:
             "labels": torch.tensor([b.cls + 1 for b in boxes], dtype=torch.int64),  # 0 is background
             "image_id": index,
         }
-        image = tv_tensors.Image(pixels)
-        if self.transforms is not None:
-            image, target = self.transforms(image, target)
-        return image, target
+        return tv_tensors.Image(pixels), target
 
 
 def collate_fn(batch):

@@ -244,13 +244,13 @@ def planned_learning_rates(config: TrainConfig, steps_per_epoch: int, build=buil
     return np.array(rates)
 
 
-def online_transforms(config: TrainConfig, items=()):
+def online_transforms(config: TrainConfig, samples=()):
     """The online augmentation of the training images (None: the images as notebook 02 wrote them).
-    Copy-paste comes first, on the photo as it was labelled: its chocolates are cut out of `items`
-    (the training set's (photo, label file) pairs)."""
+    Copy-paste comes first, on the photo as it was labelled: its chocolates are cut out of
+    `samples` (the training `dataset.DetectionDataset`)."""
     from torchvision.transforms import v2
 
-    steps = ([copy_paste.copy_paste(items)] if config.copy_paste else []) \
+    steps = ([copy_paste.copy_paste(samples)] if config.copy_paste else []) \
         + ([augment.online_geometry()] if config.geometry_augment else []) + ([augment.camera_effects()] if config.camera_augment else [])
     return v2.Compose(steps) if steps else None
 
@@ -485,7 +485,6 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     train_set = dataset.DetectionDataset(train_dir)
     if config.train_versions == "originals":
         train_set.items = [item for item in train_set.items if augment.is_original(item[0].stem)]
-    train_set.transforms = online_transforms(config, train_set.items)
     val_set = dataset.DetectionDataset(val_dir)
     if len(train_set) == 0 or len(val_set) == 0:
         raise ChocoError("no training or validation images", train_dir if len(train_set) == 0 else val_dir)
@@ -502,6 +501,8 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
         log.info("train: %s already holds this finished run (%d epochs): nothing to do", out, progress.epochs_done)
         return progress.summary(out, config.monitor, state["weights_used"], progress.epochs_done, 0.0, skipped=True)
 
+    # after the finished-run check: copy-paste cuts every training photo's chocolates out first
+    train_set.transforms = online_transforms(config, train_set)
     device = models.select_device(config.device)
     use_amp = config.amp and device.type == "cuda"
     torch.manual_seed(config.seed)  # the random initialisation

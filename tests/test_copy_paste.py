@@ -32,7 +32,7 @@ def folder(tmp_path):
 
 def test_the_mask_from_a_box_finds_the_chocolate_not_its_box(folder):
     samples = dataset.DetectionDataset(folder)
-    bank = copy_paste.build_bank(samples.items)
+    bank = copy_paste.build_bank(samples)
     assert [len(cutouts) for cutouts in bank] == [2, 2]
     for cutout in bank[0]:
         filled = (cutout.alpha > 0.5).mean()
@@ -43,7 +43,7 @@ def test_the_mask_from_a_box_finds_the_chocolate_not_its_box(folder):
 
 def _sample(folder, seed: int, **params):
     samples = dataset.DetectionDataset(folder)
-    samples.transforms = copy_paste.CopyPaste(copy_paste.build_bank(samples.items), copy_paste.CopyPasteParams(**params))
+    samples.transforms = copy_paste.CopyPaste(copy_paste.build_bank(samples), copy_paste.CopyPasteParams(**params))
     torch.manual_seed(seed)
     return samples[0]
 
@@ -89,7 +89,7 @@ def test_copy_paste_runs_in_the_training_chain(folder):
 
     config = train.TrainConfig(copy_paste=True, geometry_augment=True, camera_augment=True, epochs=1)
     samples = dataset.DetectionDataset(folder)
-    samples.transforms = train.online_transforms(config, samples.items)
+    samples.transforms = train.online_transforms(config, samples)
     torch.manual_seed(0)
     images, targets = dataset.collate_fn([samples[0], samples[1]])
     for image, target in zip(images, targets):
