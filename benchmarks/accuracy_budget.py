@@ -13,7 +13,7 @@ the seed's threshold 0.6 and the best count F1 over notebook 05's threshold swee
 threshold) of the best epoch's checkpoint — all on the split's validation photos, never on a test set.
 
 The `cpu` profile was chosen from this table (README "Training on the CPU"). Runs are written to
-``--work`` (default: a temporary folder) and can be looked at with `chocolib.train.read_history`;
+``--work`` (default: a temporary folder) and can be looked at with `chocolib.engine.read_history`;
 run again with the same ``--work`` and the finished trainings are reused (only the table is made
 again, e.g. with ``--csv``).
 """
@@ -83,10 +83,10 @@ def run(candidate: Candidate, split: Path, work: Path, minutes: float, seed: int
 
 def score(candidate: Candidate, out: Path, split: Path) -> dict:
     """The table's row for a finished run in `out`: its history, and its best checkpoint on validation."""
-    from chocolib import annotations, models, predict, train
+    from chocolib import annotations, engine, models, predict, train
 
-    history = train.read_history(out)
-    saved = train.read_config(out)
+    history = engine.read_history(out)
+    saved = engine.read_config(out)
     last = history.iloc[-1]
     model, _ = models.load_detector(out / "best.pt")  # the epoch of lowest validation loss, as the pipeline keeps
     found = predict.detect(model, split / "val" / "images", None)

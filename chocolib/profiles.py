@@ -52,6 +52,8 @@ class Profile:
     yolo_epochs: int
     yolo_batch_size: int
     yolo_steps_per_epoch: int | None
+    #: notebook 03: the loop's recipe (`chocolib.train_yolo.RECIPES`: seed or ultralytics)
+    yolo_recipe: str
     #: notebook 05: the test-time augmentation (`chocolib.tta.MODES`) the threshold is chosen with
     #: and the submission made with, and those compared under the corruption suite
     #: (`chocolib.robustness`; the first is the baseline), on these corruptions (None: all ten)
@@ -76,7 +78,7 @@ PROFILES: dict[str, Profile] = {
         backbone="efficientnet_lite0", recipe="finetune",
         min_size=256, max_size=384, roi_samples=128,
         epochs=2, patience=10, batch_size=2, steps_per_epoch=None, monitor="val_loss",
-        yolo_image_size=256, yolo_epochs=2, yolo_batch_size=2, yolo_steps_per_epoch=None,
+        yolo_image_size=256, yolo_epochs=2, yolo_batch_size=2, yolo_steps_per_epoch=None, yolo_recipe="ultralytics",
         tta="none", robustness_tta=("none", "hflip"), robustness_corruptions=("resolution", "motion_blur", "jpeg"),
     ),
     "cpu": Profile(
@@ -93,10 +95,11 @@ PROFILES: dict[str, Profile] = {
         min_size=512, max_size=768, roi_samples=128,
         # 10 × 100 steps × 2 photos: ~22 min of training at ~1.6 images/s
         epochs=10, patience=10, batch_size=2, steps_per_epoch=100, monitor="val_loss",
-        # 416: chocolates of the 800-px photos letterboxed to ~40–55 px; 6 × 50 × 4 = 1 200 draws,
-        # ~6 min on 2 cores, what is left of the 45 minutes `make all` may take once the Faster R-CNN
-        # has its share (README "YOLO12s: the attempt the seed abandoned")
-        yolo_image_size=416, yolo_epochs=6, yolo_batch_size=4, yolo_steps_per_epoch=50,
+        # 320: chocolates of the 800-px photos letterboxed to ~30–40 px (stride 8 sees them); 10 × 50 × 4
+        # = 2 000 draws, ~7 min on 2 cores, what is left of the 45 minutes `make all` may take once the
+        # Faster R-CNN has its share. benchmarks/yolo_anchor.py: at 416² the same minutes give 6 epochs
+        # and mAP@.5 0.10, at 320² 10 epochs and 0.20 (README "YOLO12s: the attempt the seed abandoned")
+        yolo_image_size=320, yolo_epochs=10, yolo_batch_size=4, yolo_steps_per_epoch=50, yolo_recipe="ultralytics",
         # the suite costs 31 passes over the 18 validation photos per view (~3.2 min a view on 2
         # cores); with the flip TTA beside it (+6.3 min) `make all` took ~46 minutes, so the TTA
         # comparison is benchmarks/robustness.py's (README "Photos worse than the twin's"), and TTA
@@ -117,7 +120,7 @@ PROFILES: dict[str, Profile] = {
         epochs=100, patience=10, batch_size=4, steps_per_epoch=None, monitor="val_loss",
         # the seed's 640 × 640; 50 × 16 = 800 draws an epoch, about the 11 versions of each of the
         # 72 training photos that an epoch of notebook 04 sees
-        yolo_image_size=640, yolo_epochs=100, yolo_batch_size=16, yolo_steps_per_epoch=50,
+        yolo_image_size=640, yolo_epochs=100, yolo_batch_size=16, yolo_steps_per_epoch=50, yolo_recipe="ultralytics",
         tta="none", robustness_tta=("none", "flips"), robustness_corruptions=None,
     ),
 }

@@ -1,19 +1,15 @@
 """Training the Faster R-CNN the way the seed trained it, resumable at any moment.
 
-One loop (after torchvision's ``references/detection``): SGD with Nesterov momentum over two
-parameter groups (weight decay on weights only), OneCycleLR over the real number of steps, the
-seed's weighted sum of the four Faster R-CNN losses, validation loss and count-F1 after every epoch,
-early stopping, best and last checkpoints and a CSV history.
-
-Reproducible and resumable: every epoch seeds its own RNG from (seed, epoch) — the data order, the
-RPN's and RoI head's sampling — so an epoch's result depends only on the weights it starts from. A
-run killed at any moment (SIGKILL included) continues, when started again with the same settings,
-from its last completed epoch and ends with the same history as an uninterrupted run.
+What is the Faster R-CNN's own: SGD with Nesterov momentum over two parameter groups (weight decay
+on weights only), OneCycleLR over the real number of steps, the seed's weighted sum of the four
+Faster R-CNN losses, the online augmentation of the `finetune` recipe, validation loss and count-F1
+after every epoch. The bookkeeping both detectors share — per-epoch seeds, the AMP step and
+clipping, early stopping, ``best.pt``/``last.pt``/``history.csv``, resuming after a kill with the
+same history as an uninterrupted run — is `chocolib.engine`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -25,7 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from chocolib import augment, copy_paste, dataset, fileio, metric, models, paths
+from chocolib import augment, copy_paste, dataset, engine, fileio, metric, models, paths
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -34,17 +30,6 @@ log = logging.getLogger(__name__)
 SEED_LOSS_WEIGHTS = {"loss_classifier": 1.0, "loss_objectness": 0.8, "loss_box_reg": 0.5, "loss_rpn_box_reg": 0.1}
 LOSS_NAMES = tuple(SEED_LOSS_WEIGHTS)
 CHECKPOINT_VERSION = 1
-
-
-def check_loop_settings(config) -> None:
-    """The checks every training config shares (this module's and `chocolib.train_yolo`'s)."""
-    if config.monitor not in ("val_loss", "val_f1"):
-        raise ChocoError(f"monitor must be val_loss or val_f1, not {config.monitor!r}")
-    for name, value in (("epochs", config.epochs), ("batch_size", config.batch_size), ("patience", config.patience)):
-        if value < 1:
-            raise ChocoError(f"{name} must be at least 1, not {value}")
-    if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
-        raise ChocoError(f"steps_per_epoch must be at least 1, not {config.steps_per_epoch}")
 
 
 @dataclass(frozen=True)
@@ -87,7 +72,7 @@ class TrainConfig:
     workers: int | None = None
 
     def __post_init__(self):
-        check_loop_settings(self)
+        engine.check_loop_settings(self)
         if self.train_versions not in ("all", "originals"):
             raise ChocoError(f"train_versions must be all or originals, not {self.train_versions!r}")
         if set(self.loss_weights) != set(LOSS_NAMES):
@@ -96,37 +81,6 @@ class TrainConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
-
-#: settings that may change between a run and its resumption without changing its results' meaning
-RESUMABLE_CHANGES = ("device", "workers", "amp")
-
-
-@dataclass
-class TrainSummary:
-    out: Path
-    history: pd.DataFrame
-    best_epoch: int
-    monitor: str
-    stopped_early: bool
-    weights_used: str
-    resumed_from: int  # epochs already done when this call started
-    seconds: float  # spent in this call
-    skipped: bool = False  # the run had already finished: nothing to do
-
-    @property
-    def best(self) -> pd.Series:
-        return self.history.set_index("epoch").loc[self.best_epoch]
-
-    @property
-    def best_checkpoint(self) -> Path:
-        return self.out / "best.pt"
-
-    def line(self) -> str:
-        best = self.best
-        epochs = int(self.history["epoch"].max())
-        ending = "stopped early" if self.stopped_early else "all epochs"
-        return (f"best epoch {self.best_epoch}/{epochs} ({ending}): val_loss={best['val_loss']:.4f} "
-                f"val_f1={best['val_f1']:.4f}; {self.history['images_per_s'].mean():.2f} train images/s")
 
 
 #: Named optimiser recipes: a profile picks one, single flags override its values.
@@ -174,49 +128,18 @@ def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) 
                     box_batch_size_per_image=profile.roi_samples)
     training = dict(epochs=profile.epochs, patience=profile.patience, batch_size=profile.batch_size,
                     steps_per_epoch=profile.steps_per_epoch, monitor=profile.monitor, seed=seed, **RECIPES[recipe])
-    apply_overrides(overrides, (detector, models.DetectorConfig), (training, TrainConfig), what="training")
+    engine.apply_overrides(overrides, (detector, models.DetectorConfig), (training, TrainConfig), what="training")
     return models.DetectorConfig(**detector), TrainConfig(**training)
 
-
-def apply_overrides(overrides: dict, *targets: tuple[dict, type], what: str) -> None:
-    """Put each override (None: keep the profile's) into the first settings dict whose dataclass
-    has a field of that name; an unknown name is an error."""
-    for name, value in overrides.items():
-        if value is None:
-            continue
-        target = next((settings for settings, cls in targets if name in cls.__dataclass_fields__), None)
-        if target is None:
-            raise ChocoError(f"unknown {what} setting {name!r}")
-        target[name] = value
 
 
 # --------------------------------------------------------------------------------------------
 # The pieces of the loop
 # --------------------------------------------------------------------------------------------
-def epoch_seed(seed: int, epoch: int, purpose: str) -> int:
-    """A 63-bit seed for one epoch's data order, training or validation."""
-    digest = hashlib.sha256(f"{seed}:{epoch}:{purpose}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def parameter_groups(model, weight_decay: float) -> list[dict]:
-    """The seed's two groups: weight decay on weights, none on biases and normalisation parameters."""
-    import torch
-
-    norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
-    decay, no_decay = [], []
-    for module in model.modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            if not parameter.requires_grad:
-                continue
-            (no_decay if isinstance(module, norm_types) or name == "bias" else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def build_optimizer(model, config: TrainConfig, total_steps: int):
     import torch
 
-    optimizer = torch.optim.SGD(parameter_groups(model, config.weight_decay), lr=config.lr,
+    optimizer = torch.optim.SGD(engine.parameter_groups(model, config.weight_decay), lr=config.lr,
                                 momentum=config.momentum, nesterov=True)
     # OneCycleLR divides by the length of its warm-up (pct_start × total_steps − 1 steps): a run of
     # a handful of steps (the tiny profile on its few originals) needs a warm-up of at least two steps.
@@ -228,20 +151,9 @@ def build_optimizer(model, config: TrainConfig, total_steps: int):
     return optimizer, scheduler
 
 
-def planned_learning_rates(config: TrainConfig, steps_per_epoch: int, build=build_optimizer) -> np.ndarray:
-    """The learning rate of every step of a full-length run: what the scheduler that
-    `build(model, config, total_steps)` returns will do (OneCycleLR here; `chocolib.train_yolo`'s
-    warm-up and cosine)."""
-    import torch
-
-    total = config.epochs * steps_per_epoch
-    optimizer, scheduler = build(torch.nn.Linear(1, 1), config, total)
-    rates = []
-    for _ in range(total):
-        rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return np.array(rates)
+def planned_learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
+    """The learning rate of every step of a full-length run (OneCycleLR)."""
+    return engine.planned_learning_rates(config, steps_per_epoch, build_optimizer)
 
 
 def online_transforms(config: TrainConfig, samples=()):
@@ -253,13 +165,6 @@ def online_transforms(config: TrainConfig, samples=()):
     steps = ([copy_paste.copy_paste(samples)] if config.copy_paste else []) \
         + ([augment.online_geometry()] if config.geometry_augment else []) + ([augment.camera_effects()] if config.camera_augment else [])
     return v2.Compose(steps) if steps else None
-
-
-def clip_gradients(model, max_norm: float | None) -> None:
-    import torch
-
-    if max_norm is not None:
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], max_norm)
 
 
 def loss_formula(weights: dict) -> str:
@@ -281,30 +186,6 @@ def _loss_mode(model):
             module.eval()
 
 
-def predicted_counts(outputs, threshold: float) -> np.ndarray:
-    """Counts per class (Kaggle column order) of the detections scoring at least `threshold`."""
-    from chocolib.classes import NUM_CLASSES
-
-    counts = np.zeros((len(outputs), NUM_CLASSES), dtype=np.int64)
-    for row, output in enumerate(outputs):
-        labels = output["labels"][output["scores"] >= threshold].cpu().numpy()
-        counts[row] = np.bincount(labels - 1, minlength=NUM_CLASSES)[:NUM_CLASSES]  # label id 1 is column 0
-    return counts
-
-
-def true_counts(targets) -> np.ndarray:
-    from chocolib.classes import NUM_CLASSES
-
-    return np.stack([np.bincount(t["labels"].cpu().numpy() - 1, minlength=NUM_CLASSES) for t in targets]).reshape(-1, NUM_CLASSES)
-
-
-def to_device(images, targets, device):
-    non_blocking = device.type == "cuda"
-    images = [image.to(device, non_blocking=non_blocking) for image in images]
-    targets = [{k: (v.to(device, non_blocking=non_blocking) if hasattr(v, "to") else v) for k, v in t.items()} for t in targets]
-    return images, targets
-
-
 def evaluate(model, loader, device, config: TrainConfig, epoch: int) -> dict:
     """Validation losses (each component and the weighted sum) and the count-F1 at `val_threshold`."""
     import torch
@@ -313,10 +194,10 @@ def evaluate(model, loader, device, config: TrainConfig, epoch: int) -> dict:
     weighted, batches = 0.0, 0
     truth, predicted = [], []
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        torch.manual_seed(epoch_seed(config.seed, epoch, "validation"))  # the RPN/RoI sampling of the losses
+        torch.manual_seed(engine.epoch_seed(config.seed, epoch, "validation"))  # the RPN/RoI sampling of the losses
         with torch.inference_mode():
             for images, targets in loader:
-                images, targets = to_device(images, targets, device)
+                images, targets = engine.to_device(images, targets, device)
                 _loss_mode(model)
                 loss_dict = model(images, targets)
                 for name in LOSS_NAMES:
@@ -324,35 +205,15 @@ def evaluate(model, loader, device, config: TrainConfig, epoch: int) -> dict:
                 weighted += float(weighted_loss(loss_dict, config.loss_weights))
                 batches += 1
                 model.eval()
-                predicted.append(predicted_counts(model(images), config.val_threshold))
-                truth.append(true_counts(targets))
+                predicted.append(engine.predicted_counts(model(images), config.val_threshold))
+                truth.append(engine.true_counts(targets))
     result = {"val_loss": weighted / max(batches, 1), **{f"val_{name}": sums[name] / max(batches, 1) for name in LOSS_NAMES}}
     result["val_f1"] = metric.mean_count_f1(np.concatenate(truth), np.concatenate(predicted))
     return result
 
 
-def epoch_order(n_images: int, wanted: int, seed: int, epoch: int) -> list[int]:
-    """The image order of one epoch: `wanted` indices from shuffled passes over the images."""
-    import torch
-
-    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch, "order"))
-    order: list[int] = []
-    while len(order) < wanted:
-        order.extend(torch.randperm(n_images, generator=generator).tolist())
-    return order[:wanted]
-
-
-def data_fingerprint(*folders: Path) -> str:
-    digest = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}\n".encode())
-    return digest.hexdigest()[:16]
-
-
 def _run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> dict:
-    train = {k: v for k, v in config.as_dict().items() if k not in RESUMABLE_CHANGES}
+    train = {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES}
     # the online effects' ranges are part of what a run is: a change of them is a new run
     online = {"camera": asdict(augment.CameraParams()) if config.camera_augment else None,
               "copy_paste": asdict(copy_paste.CopyPasteParams()) if config.copy_paste else None}
@@ -360,118 +221,13 @@ def _run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) ->
             "online": json.loads(json.dumps(online)), "data": data}
 
 
-def _save(path: Path, state: dict) -> None:
-    import torch
-
-    with fileio.atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_last(out: Path, key: dict):
-    import torch
-
-    path = out / "last.pt"
-    if not path.is_file():
-        if (out / "best.pt").exists() or (out / "history.csv").exists():
-            raise ChocoError("folder holds training outputs but no last.pt to resume from: choose a new folder or empty it", out)
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ChocoError(f"cannot read the last checkpoint to resume from ({type(exc).__name__}); delete it to start over", path) from None
-    stored = state.get("key")
-    if stored != key:
-        differing = sorted(k for k in set(stored or {}) | set(key) if (stored or {}).get(k) != key.get(k))
-        detail = ", ".join(differing)
-        if "train" in differing or "detector" in differing:
-            a, b = {**(stored or {}).get("detector", {}), **(stored or {}).get("train", {})}, {**key["detector"], **key["train"]}
-            detail = ", ".join(f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
-        raise ChocoError(f"this folder holds a run with other settings ({detail}): choose a new folder, or delete it to start over", path)
-    return state
-
-
-def history_frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)
-
-
-def _better(value: float, best: float | None, monitor: str) -> bool:
-    if best is None:
-        return True
-    return value < best if monitor == "val_loss" else value > best
-
-
-@dataclass
-class Progress:
-    """Where a run stands: its history and the early-stopping state (saved in ``last.pt``)."""
-
-    history: list[dict] = field(default_factory=list)
-    best_value: float | None = None
-    best_epoch: int = 0
-    stale: int = 0
-    finished: bool = False
-    stopped_early: bool = False
-
-    @property
-    def epochs_done(self) -> int:
-        return len(self.history)
-
-    def as_state(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_state(cls, state: dict) -> "Progress":
-        return cls(**{name: state[name] for name in cls.__dataclass_fields__})
-
-    def summary(self, out: Path, monitor: str, weights_used: str, resumed_from: int, seconds: float, skipped: bool = False) -> "TrainSummary":
-        summary = TrainSummary(out, history_frame(self.history), self.best_epoch, monitor, self.stopped_early, weights_used,
-                               resumed_from, seconds, skipped)
-        if not skipped:
-            log.info("train: %s (%d epochs in this call, %.0f s)", summary.line(), self.epochs_done - resumed_from, seconds)
-        return summary
-
-
-def restore(state: dict, model, optimizer, scheduler, scaler=None) -> Progress:
-    """Load a ``last.pt`` state into the model, optimiser, scheduler and AMP scaler; its progress."""
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    return Progress.from_state(state)
-
-
-def end_epoch(out: Path, progress: Progress, row: dict, config, best: dict, last: dict) -> bool:
-    """Record an epoch's `row`: early stopping, the log line, ``best.pt`` when it is the best so far
-    (`best`: what inference needs), ``last.pt`` (`last`: what resuming needs, with the progress) and
-    ``history.csv``. `config` has epochs, patience and monitor. Returns whether the run stops early."""
-    epoch, value = row["epoch"], row[config.monitor]
-    improved = _better(value, progress.best_value, config.monitor)
-    if improved:
-        progress.best_value, progress.best_epoch, progress.stale = value, epoch, 0
-    else:
-        progress.stale += 1
-    progress.history.append(row)
-    progress.stopped_early = progress.stale >= config.patience
-    progress.finished = progress.stopped_early or epoch == config.epochs
-    log.info("epoch %d/%d: train_loss %.4f val_loss %.4f val_f1 %.4f lr %.2e %.1f s (%.2f img/s)%s", epoch, config.epochs,
-             row["train_loss"], row["val_loss"], row["val_f1"], row["lr"], row["seconds"], row["images_per_s"],
-             "  * best" if improved else "")
-    # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt the same
-    if improved:
-        _save(out / "best.pt", {**best, "epoch": epoch, "monitor": config.monitor, "value": value})
-    _save(out / "last.pt", {**last, **progress.as_state()})
-    fileio.write_text(out / "history.csv", history_frame(progress.history).to_csv(index=False, float_format="%.8g"))
-    if progress.stopped_early:
-        log.info("train: no better %s for %d epochs: stopping early after epoch %d", config.monitor, config.patience, epoch)
-    return progress.stopped_early
-
 
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
 def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
           detector: models.DetectorConfig = models.DetectorConfig(), config: TrainConfig = TrainConfig(),
-          stop_after_epochs: int | None = None) -> TrainSummary:
+          stop_after_epochs: int | None = None) -> engine.TrainSummary:
     """Train, or resume the run in `out`; return the summary (history, best epoch).
 
     `out` receives ``last.pt`` (everything needed to resume), ``best.pt`` (weights and settings of
@@ -491,13 +247,13 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     # one pass over the images (the last batch may be smaller), or exactly steps × batch images
     images_per_epoch = len(train_set) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
-    key = _run_key(detector, config, data_fingerprint(train_dir, val_dir))
+    key = _run_key(detector, config, engine.data_fingerprint(train_dir, val_dir))
     out.mkdir(parents=True, exist_ok=True)
-    state = load_last(out, key)
+    state = engine.load_last(out, key)
 
     started = time.perf_counter()
     if state is not None and state["finished"]:
-        progress = Progress.from_state(state)
+        progress = engine.Progress.from_state(state)
         log.info("train: %s already holds this finished run (%d epochs): nothing to do", out, progress.epochs_done)
         return progress.summary(out, config.monitor, state["weights_used"], progress.epochs_done, 0.0, skipped=True)
 
@@ -512,9 +268,9 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     model.to(device)
     optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    progress = Progress()
+    progress = engine.Progress()
     if state is not None:
-        progress = restore(state, model, optimizer, scheduler, scaler)
+        progress = engine.restore(state, model, optimizer, scheduler, scaler)
         weights_used = state["weights_used"]
         log.info("train: resuming %s after epoch %d of %d", out, progress.epochs_done, config.epochs)
     else:
@@ -531,35 +287,23 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     last_epoch = min(config.epochs, stop_after_epochs or config.epochs)
 
     for epoch in range(progress.epochs_done + 1, last_epoch + 1):
-        order = epoch_order(len(train_set), images_per_epoch, config.seed, epoch)
+        order = engine.epoch_order(len(train_set), images_per_epoch, config.seed, epoch)
         loader = DataLoader(torch.utils.data.Subset(train_set, order), shuffle=False, **loader_options)
-        torch.manual_seed(epoch_seed(config.seed, epoch, "train"))
+        torch.manual_seed(engine.epoch_seed(config.seed, epoch, "train"))
         model.train()
         sums = {name: 0.0 for name in LOSS_NAMES}
         weighted_sum, seen, t0 = 0.0, 0, time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, mininterval=1.0)
         for step, (images, targets) in enumerate(bar):
-            images, targets = to_device(images, targets, device)
+            images, targets = engine.to_device(images, targets, device)
             with torch.autocast(device.type, enabled=use_amp):
                 loss_dict = model(images, targets)
                 loss = weighted_loss(loss_dict, config.loss_weights)
             value = loss.detach().item()
-            if not math.isfinite(value):
-                first = step * config.batch_size
-                photos = [train_set.stem(i) for i in order[first:first + len(images)]]
-                parts = ", ".join(f"{k}={v.detach().item():.4g}" for k, v in loss_dict.items())
-                raise ChocoError(f"non-finite loss ({value}) at epoch {epoch}, step {step + 1} ({parts}); the batch's photos: {', '.join(photos)}", train_dir)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                clip_gradients(model, config.clip_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                clip_gradients(model, config.clip_grad_norm)
-                optimizer.step()
+            first = step * config.batch_size
+            engine.check_finite(value, {k: v.detach().item() for k, v in loss_dict.items()}, epoch, step,
+                                [train_set.stem(i) for i in order[first:first + len(images)]], train_dir)
+            engine.backward_step(loss, model, optimizer, scaler, config.clip_grad_norm)
             last_lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             for name in LOSS_NAMES:
@@ -577,27 +321,11 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
         last = {"key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None, "weights_used": weights_used,
                 "detector": detector.as_dict()}
-        if end_epoch(out, progress, row, config, best, last):
+        if engine.end_epoch(out, progress, row, config, best, last):
             break
 
     return progress.summary(out, config.monitor, weights_used, resumed_from, time.perf_counter() - started)
 
-
-def read_config(out: str | Path) -> dict:
-    """The settings a training folder was written with (``config.json``)."""
-    import json
-
-    path = Path(out) / "config.json"
-    if not path.is_file():
-        raise ChocoError("no training here: run notebooks/04_faster_rcnn_training.ipynb (or `chocolib train`) first", path)
-    return json.loads(path.read_text())
-
-
-def read_history(out: str | Path) -> pd.DataFrame:
-    path = Path(out) / "history.csv"
-    if not path.is_file():
-        raise ChocoError("no training history here: run notebooks/04_faster_rcnn_training.ipynb (or `chocolib train`) first", path)
-    return pd.read_csv(path)
 
 
 #: the table `benchmarks/accuracy_budget.py --csv` wrote for the cpu profile's choice (committed)

@@ -2,22 +2,24 @@
 
 The seed could import Ultralytics' architecture only, so it had no loss outputs and no training
 pipeline. Here the model is `chocolib.models.yolo12` (Ultralytics' YAML and its own
-``v8DetectionLoss``), and everything else is this file, in the shape of `chocolib.train`:
+``v8DetectionLoss``), the bookkeeping (seeds, resume, early stopping, checkpoints, history, the
+AMP step, the weight average) is `chocolib.engine`'s as for the Faster R-CNN, and this file holds
+what is YOLO12s's own:
 
 * data: the training photos of notebook 02's split (its ``split.json``; the originals, pass 0 of
   ``train/``), each drawn anew every epoch through the seed's chain (RandomResizedCrop, flips,
   rotation, brightness and contrast, Gaussian blur, SanitizeBoundingBoxes: notebook 02's settings
   from its ``manifest.json``) straight to the network's input, letterboxed to S × S; one draw in
-  ``passes + 1`` is the photo unaltered, the mix of notebook 02's folder. A draw left without a
+  ``passes + 1`` is the photo unaltered, the mix of notebook 02's folder. With ``mosaic`` > 0 a
+  draw is, that often, four such draws around a random centre, cropped to S × S (Ultralytics'
+  mosaic, on the seed's chain), except in the last ``close_mosaic`` epochs. A draw left without a
   chocolate is drawn again (the seed's ``garbage.py`` removed such images), counted per epoch;
 * validation: notebook 02's ``val/`` photos letterboxed the same way, i.e. the photos the Faster
   R-CNN is validated on; the three loss components and the count-F1 every epoch;
-* the seed's optimiser: SGD, momentum 0.9, lr 1e-3, weight decay 5e-4 (not on biases and
-  normalisation), linear warm-up then cosine annealing, per step; beyond the seed, gradients are
-  clipped at norm 10 as Ultralytics' trainer does, since the model starts from random weights;
-* checkpoints, resume, early stopping and history exactly as notebook 04's (`chocolib.train`'s
-  helpers): per-epoch seeds, so a run killed at any moment ends, once started again, as an
-  uninterrupted one would.
+* the optimiser, by recipe (`RECIPES`): the seed's SGD (momentum 0.9, lr 1e-3), or what
+  Ultralytics' trainer does for a short run (AdamW at 0.002 × 5 / (4 + classes), an exponential
+  moving average of the weights, mosaic); both with weight decay on weights only, a per-step linear
+  warm-up then cosine annealing, and gradients clipped at norm 10 as Ultralytics' trainer does.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from chocolib import augment, dataset, fileio, metric, predict, train
+from chocolib import augment, dataset, engine, fileio, metric, predict
+from chocolib.classes import NUM_CLASSES
 from chocolib.errors import ChocoError
 from chocolib.models import yolo12
 
@@ -43,6 +46,8 @@ CHECKPOINT_VERSION = 1
 MAX_DRAWS = 10
 #: the warm-up starts at this fraction of `lr`
 WARMUP_START = 0.01
+#: a chocolate cut by a mosaic's crop keeps its box when this share of it is left (Ultralytics: 0.1)
+MOSAIC_MIN_VISIBLE = 0.4
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class YoloTrainConfig:
     batch_size: int = 16
     #: optimiser steps per epoch; None: one draw of each training photo
     steps_per_epoch: int | None = None
+    #: "sgd" (the seed's, with momentum) or "adamw" (Ultralytics' choice for short runs; `momentum` is its beta 1)
+    optimizer: str = "sgd"
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -61,6 +68,14 @@ class YoloTrainConfig:
     final_lr_fraction: float = 0.01
     #: gradient norm clipping (Ultralytics' trainer: 10); None: off, as the seed
     grad_clip: float | None = 10.0
+    #: validate and save an exponential moving average of the weights (`engine.ModelEMA`) instead of the weights
+    ema: bool = False
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0
+    #: the share of draws that are a mosaic of four (0: none, the seed's; Ultralytics: 1)
+    mosaic: float = 0.0
+    #: the last epochs drawn without mosaic (Ultralytics: the last 10 of 100)
+    close_mosaic: int = 0
     #: score threshold for the validation count-F1 logged per epoch (as notebook 04's)
     val_threshold: float = 0.6
     seed: int = 0
@@ -69,22 +84,44 @@ class YoloTrainConfig:
     workers: int | None = None
 
     def __post_init__(self):
-        train.check_loop_settings(self)
+        engine.check_loop_settings(self)
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs + (self.epochs == 1):
             raise ChocoError(f"warmup_epochs must be between 0 and epochs - 1, not {self.warmup_epochs}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ChocoError(f"optimizer must be sgd or adamw, not {self.optimizer!r}")
+        if not 0 <= self.mosaic <= 1:
+            raise ChocoError(f"mosaic must be a share between 0 and 1, not {self.mosaic}")
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def configs_for(profile, seed: int = 0, **overrides) -> tuple[yolo12.YoloConfig, YoloTrainConfig]:
-    """The model and training settings of a profile (`chocolib.profiles`), with overrides (None:
-    the profile's). The warm-up is 3 epochs (Ultralytics' default), fewer for short runs."""
+#: Ultralytics' learning rate for AdamW when its trainer chooses the optimiser ("auto", short runs)
+ULTRALYTICS_ADAMW_LR = round(0.002 * 5 / (4 + NUM_CLASSES), 6)
+
+#: Named recipes: a profile picks one (`Profile.yolo_recipe`), single settings override its values.
+RECIPES = {
+    # the seed's optimiser (SGD, lr 1e-3) on the seed's chain, nothing else
+    "seed": {"optimizer": "sgd", "lr": 1e-3, "ema": False, "mosaic": 0.0},
+    # what Ultralytics' trainer does that the seed's loop did not (benchmarks/yolo_anchor.py)
+    "ultralytics": {"optimizer": "adamw", "lr": ULTRALYTICS_ADAMW_LR, "ema": True, "mosaic": 1.0},
+}
+
+
+def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) -> tuple[yolo12.YoloConfig, YoloTrainConfig]:
+    """The model and training settings of a profile (`chocolib.profiles`) and a recipe (None: the
+    profile's), with overrides (None: the profile's). The warm-up is 3 epochs (Ultralytics'
+    default) of a long run, a tenth of a short one (at least one); mosaic stops for the last tenth
+    of the epochs (Ultralytics: 10 of 100)."""
+    recipe = recipe or profile.yolo_recipe
+    if recipe not in RECIPES:
+        raise ChocoError(f"unknown YOLO recipe {recipe!r}; expected one of: {', '.join(RECIPES)}")
     model = dict(image_size=profile.yolo_image_size)
     training = dict(epochs=profile.yolo_epochs, patience=profile.patience, batch_size=profile.yolo_batch_size,
-                    steps_per_epoch=profile.yolo_steps_per_epoch, monitor=profile.monitor, seed=seed,
-                    warmup_epochs=min(3, profile.yolo_epochs - 1))
-    train.apply_overrides(overrides, (model, yolo12.YoloConfig), (training, YoloTrainConfig), what="YOLO12 training")
+                    steps_per_epoch=profile.yolo_steps_per_epoch, monitor=profile.monitor, seed=seed, **RECIPES[recipe])
+    epochs = overrides.get("epochs") or profile.yolo_epochs
+    training.update(warmup_epochs=min(3, max(1, epochs // 10), epochs - 1), close_mosaic=math.ceil(epochs / 10) if training["mosaic"] else 0)
+    engine.apply_overrides(overrides, (model, yolo12.YoloConfig), (training, YoloTrainConfig), what="YOLO12 training")
     return yolo12.YoloConfig(**model), YoloTrainConfig(**training)
 
 
@@ -101,7 +138,7 @@ def read_augment_params(augmented: Path) -> augment.AugmentParams:
 
 
 def draw_seed(seed: int, epoch: int, index: int, attempt: int) -> int:
-    return train.epoch_seed(seed, epoch, f"draw:{index}:{attempt}")
+    return engine.epoch_seed(seed, epoch, f"draw:{index}:{attempt}")
 
 
 class TrainingDraws:
@@ -109,9 +146,11 @@ class TrainingDraws:
 
     Item `i` of epoch `e` is always the same draw (seeded by seed, e, i, attempt), whatever the
     DataLoader's workers. Items: (uint8 (3, S, S) image, {"boxes": XYXY, "labels": 1–13}, draws).
+    `mosaic`: the share of draws that are a mosaic of four, up to epoch `mosaic_until` (None: all).
     """
 
-    def __init__(self, augmented: str | Path, image_size: int, seed: int = 0):
+    def __init__(self, augmented: str | Path, image_size: int, seed: int = 0, mosaic: float = 0.0,
+                 mosaic_until: int | None = None):
         augmented = Path(augmented)
         split_path = augmented / "split.json"
         if not split_path.is_file():
@@ -126,6 +165,7 @@ class TrainingDraws:
         self.stems, self.indices = stems, [position[stem] for stem in stems]
         self.image_size, self.seed, self.epoch = image_size, seed, 1
         self.keep_original = 1 / (self.params.passes + 1)
+        self.mosaic, self.mosaic_until = mosaic, mosaic_until
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -151,14 +191,52 @@ class TrainingDraws:
         boxes = v2.functional.convert_bounding_box_format(pad(sample["boxes"]), new_format="XYXY")
         return pad(sample["image"]).as_subclass(torch.Tensor), {"boxes": boxes.as_subclass(torch.Tensor).float(), "labels": sample["labels"]}
 
+    def mosaic_share(self) -> float:
+        """The share of this epoch's draws that are mosaics."""
+        return self.mosaic if self.mosaic_until is None or self.epoch <= self.mosaic_until else 0.0
+
+    def draw_mosaic(self, index: int):
+        """Four draws (photo `index` and three others, each through the seed's chain at S × S) around a
+        random centre of a 2S × 2S grey canvas, cropped to its middle S × S (Ultralytics' mosaic,
+        without its extra affine: the chain already scales and turns). A chocolate keeps its box when
+        at least `MOSAIC_MIN_VISIBLE` of it stays inside the crop; the rest of it is clipped."""
+        import torch
+
+        size = self.image_size
+        canvas = torch.full((3, 2 * size, 2 * size), round(yolo12.PAD_VALUE * 255), dtype=torch.uint8)
+        centre_x, centre_y = (int(v) for v in torch.randint(size // 2, 3 * size // 2 + 1, (2,)))
+        others = torch.randint(len(self), (3,)).tolist()
+        boxes, labels = [], []
+        for quadrant, photo in enumerate([index, *others]):
+            image, target = self.versions[self.indices[photo]]
+            pixels, drawn = self.draw(image, target)
+            height, width = yolo12.letterbox_shape(*image.shape[-2:], size)
+            left = centre_x - width if quadrant in (0, 2) else centre_x   # the picture's corner on the canvas
+            top = centre_y - height if quadrant in (0, 1) else centre_y
+            x0, y0 = max(left, 0), max(top, 0)
+            x1, y1 = min(left + width, 2 * size), min(top + height, 2 * size)
+            canvas[:, y0:y1, x0:x1] = pixels[:, y0 - top:y1 - top, x0 - left:x1 - left]
+            boxes.append(drawn["boxes"] + torch.tensor([left, top, left, top], dtype=torch.float32))
+            labels.append(drawn["labels"])
+        crop = size // 2
+        boxes = torch.cat(boxes) - crop
+        clipped = boxes.clamp(0, size)
+        area = lambda b: (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+        keep = (area(clipped) >= MOSAIC_MIN_VISIBLE * area(boxes)) & (area(clipped) > 0)
+        return canvas[:, crop:crop + size, crop:crop + size].clone(), {"boxes": clipped[keep], "labels": torch.cat(labels)[keep]}
+
     def __getitem__(self, index: int):
         import torch
 
         image, target = self.versions[self.indices[index]]
+        mosaic = self.mosaic_share()
         for attempt in range(MAX_DRAWS):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(draw_seed(self.seed, self.epoch, index, attempt))
-                pixels, drawn = self.draw(image, target)
+                if mosaic and torch.rand(()) < mosaic:
+                    pixels, drawn = self.draw_mosaic(index)
+                else:
+                    pixels, drawn = self.draw(image, target)
             if len(drawn["labels"]) or not len(target["labels"]):
                 break
         return pixels, drawn, attempt + 1
@@ -193,10 +271,14 @@ def collate_draws(batch):
 # Optimiser, validation
 # --------------------------------------------------------------------------------------------
 def build_optimizer(model, config: YoloTrainConfig, total_steps: int):
-    """SGD (momentum, weight decay on weights only) and a per-step linear warm-up then cosine."""
+    """SGD with momentum or AdamW (weight decay on weights only), and a per-step linear warm-up then cosine."""
     import torch
 
-    optimizer = torch.optim.SGD(train.parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum)
+    groups = engine.parameter_groups(model, config.weight_decay)
+    if config.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
+    else:
+        optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
     warmup = min(total_steps - 1, round(total_steps * config.warmup_epochs / config.epochs))
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup),
                                                         eta_min=config.lr * config.final_lr_fraction)
@@ -207,7 +289,7 @@ def build_optimizer(model, config: YoloTrainConfig, total_steps: int):
 
 
 def planned_learning_rates(config: YoloTrainConfig, steps_per_epoch: int) -> np.ndarray:
-    return train.planned_learning_rates(config, steps_per_epoch, build=build_optimizer)
+    return engine.planned_learning_rates(config, steps_per_epoch, build_optimizer)
 
 
 def evaluate(model, loader, device, model_config: yolo12.YoloConfig, config: YoloTrainConfig) -> dict:
@@ -220,7 +302,7 @@ def evaluate(model, loader, device, model_config: yolo12.YoloConfig, config: Yol
     model.eval()
     with torch.inference_mode():
         for images, targets in loader:
-            images, targets = train.to_device(images, targets, device)
+            images, targets = engine.to_device(images, targets, device)
             raw, detections, batch, scales = yolo12.infer(model, images, model_config)
             scaled = [{"boxes": t["boxes"] * scale, "labels": t["labels"]} for t, scale in zip(targets, scales)]
             _, components = yolo12.loss(model, batch, scaled, preds=raw)
@@ -228,12 +310,12 @@ def evaluate(model, loader, device, model_config: yolo12.YoloConfig, config: Yol
                 sums[name] += components[name]
             batches += 1
             outputs.extend({k: v.cpu() for k, v in found.items()} for found in detections)
-            truth.append(train.true_counts(targets))
+            truth.append(engine.true_counts(targets))
     truth = np.concatenate(truth)
     result = {f"val_{name}": sums[name] / batches for name in yolo12.LOSS_NAMES}
     result["val_loss"] = sum(result.values())
-    result["val_f1"] = metric.mean_count_f1(truth, train.predicted_counts(outputs, config.val_threshold))
-    sweep = [metric.mean_count_f1(truth, train.predicted_counts(outputs, t)) for t in predict.SWEEP]
+    result["val_f1"] = metric.mean_count_f1(truth, engine.predicted_counts(outputs, config.val_threshold))
+    sweep = [metric.mean_count_f1(truth, engine.predicted_counts(outputs, t)) for t in predict.SWEEP]
     best = int(np.argmax(sweep))
     result.update(val_f1_best=sweep[best], val_best_threshold=float(predict.SWEEP[best]))
     return result
@@ -243,7 +325,7 @@ def evaluate(model, loader, device, model_config: yolo12.YoloConfig, config: Yol
 # The loop
 # --------------------------------------------------------------------------------------------
 def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.YoloConfig = yolo12.YoloConfig(),
-               config: YoloTrainConfig = YoloTrainConfig(), stop_after_epochs: int | None = None) -> train.TrainSummary:
+               config: YoloTrainConfig = YoloTrainConfig(), stop_after_epochs: int | None = None) -> engine.TrainSummary:
     """Train, or resume the run in `out`, on notebook 02's folder `augmented`; the summary.
 
     `out` receives ``last.pt``, ``best.pt``, ``history.csv`` and ``config.json`` as notebook 04's
@@ -253,41 +335,45 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
     from torch.utils.data import DataLoader
 
     augmented, out = Path(augmented), Path(out)
-    draws = TrainingDraws(augmented, model_config.image_size, config.seed)
+    draws = TrainingDraws(augmented, model_config.image_size, config.seed, config.mosaic, config.epochs - config.close_mosaic)
     val_set = dataset.DetectionDataset(augmented / "val")
     if len(draws) == 0 or len(val_set) == 0:
         raise ChocoError("no training or validation images", augmented)
     images_per_epoch = len(draws) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
     run_key = {"checkpoint_version": CHECKPOINT_VERSION, "detector": model_config.as_dict(),
-               "train": {k: v for k, v in config.as_dict().items() if k not in train.RESUMABLE_CHANGES},
-               "data": train.data_fingerprint(augmented / "train", augmented / "val")}
+               "train": {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES},
+               "data": engine.data_fingerprint(augmented / "train", augmented / "val")}
     out.mkdir(parents=True, exist_ok=True)
-    state = train.load_last(out, run_key)
+    state = engine.load_last(out, run_key)
 
     started = time.perf_counter()
     if state is not None and state["finished"]:
-        progress = train.Progress.from_state(state)
+        progress = engine.Progress.from_state(state)
         log.info("train_yolo: %s already holds this finished run (%d epochs): nothing to do", out, progress.epochs_done)
-        return progress.summary(out, config.monitor, "none", progress.epochs_done, 0.0, skipped=True)
+        return progress.summary(out, config.monitor, state["weights_used"], progress.epochs_done, 0.0, skipped=True)
 
     from chocolib import models
 
     device = models.select_device(config.device)
     use_amp = config.amp and device.type == "cuda"
-    torch.manual_seed(config.seed)  # the random initialisation
-    model = yolo12.build_yolo12(model_config).to(device)
+    torch.manual_seed(config.seed)  # the random initialisation (of the head, when a COCO start loads)
+    model = yolo12.build_yolo12(model_config)
+    # a resumed run takes its weights from the checkpoint: no download, and the start it recorded
+    weights_used = yolo12.load_start_weights(model, model_config.pretrained) if state is None else state["weights_used"]
+    model.to(device)
     optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    progress = train.Progress()
+    ema = engine.ModelEMA(model, config.ema_decay, config.ema_tau) if config.ema else None
+    progress = engine.Progress()
     if state is not None:
-        progress = train.restore(state, model, optimizer, scheduler, scaler)
+        progress = engine.restore(state, model, optimizer, scheduler, scaler, ema)
         log.info("train_yolo: resuming %s after epoch %d of %d", out, progress.epochs_done, config.epochs)
     else:
-        log.info("train_yolo: %s", yolo12.describe(model, model_config))
+        log.info("train_yolo: %s, %s start", yolo12.describe(model, model_config), weights_used)
     resumed_from = progress.epochs_done
     fileio.write_json(out / "config.json", {**run_key, "model": "yolo12", "device": str(device), "amp": use_amp,
-                                            "weights_used": "none", "train_photos": len(draws), "val_images": len(val_set),
+                                            "weights_used": weights_used, "train_photos": len(draws), "val_images": len(val_set),
                                             "steps_per_epoch": steps, "image_side": max(dataset.photo_size(val_set.items[0][0]))})
 
     workers = config.workers if config.workers is not None else (0 if device.type == "cpu" else 8)
@@ -298,7 +384,7 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
 
     for epoch in range(progress.epochs_done + 1, last_epoch + 1):
         draws.set_epoch(epoch)
-        order = train.epoch_order(len(draws), images_per_epoch, config.seed, epoch)
+        order = engine.epoch_order(len(draws), images_per_epoch, config.seed, epoch)
         loader = DataLoader(torch.utils.data.Subset(draws, order), batch_size=config.batch_size, shuffle=False,
                             collate_fn=collate_draws, num_workers=workers, pin_memory=pin,
                             persistent_workers=False)
@@ -310,25 +396,12 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
             images = images.to(device, non_blocking=pin)
             with torch.autocast(device.type, enabled=use_amp):
                 loss, components = yolo12.loss(model, images, targets)
-            if not math.isfinite(loss.item()):
-                first = step * config.batch_size
-                photos = [draws.stems[i] for i in order[first:first + len(images)]]
-                parts = ", ".join(f"{k}={v:.4g}" for k, v in components.items())
-                raise ChocoError(f"non-finite loss at epoch {epoch}, step {step + 1} ({parts}); the batch's photos: {', '.join(photos)}",
-                                 augmented / "train")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
+            first = step * config.batch_size
+            engine.check_finite(loss.item(), components, epoch, step, [draws.stems[i] for i in order[first:first + len(images)]],
+                                augmented / "train")
+            engine.backward_step(loss, model, optimizer, scaler, config.grad_clip)
+            if ema is not None:
+                ema.update(model)
             last_lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             for name in yolo12.LOSS_NAMES:
@@ -340,13 +413,15 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
         train_seconds = time.perf_counter() - t0
         row = {"epoch": epoch, **{f"train_{n}": sums[n] / steps for n in yolo12.LOSS_NAMES}}
         row["train_loss"] = sum(row[f"train_{n}"] for n in yolo12.LOSS_NAMES)
-        row.update(evaluate(model, val_loader, device, model_config, config))
-        row.update(lr=last_lr, redrawn=redrawn, seconds=time.perf_counter() - t0, images_per_s=seen / train_seconds)
-        best = {"yolo": model_config.as_dict(), "model": model.state_dict(), "weights_used": "none"}
+        validated = ema.module if ema is not None else model  # the weights inference will use
+        row.update(evaluate(validated, val_loader, device, model_config, config))
+        row.update(lr=last_lr, redrawn=redrawn, mosaic=draws.mosaic_share(), seconds=time.perf_counter() - t0,
+                   images_per_s=seen / train_seconds)
+        best = {"yolo": model_config.as_dict(), "model": validated.state_dict(), "weights_used": weights_used}
         last = {"key": run_key, "yolo": model_config.as_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
-                "weights_used": "none"}
-        if train.end_epoch(out, progress, row, config, best, last):
+                "ema": ema.state_dict() if ema is not None else None, "weights_used": weights_used}
+        if engine.end_epoch(out, progress, row, config, best, last):
             break
 
-    return progress.summary(out, config.monitor, "none", resumed_from, time.perf_counter() - started)
+    return progress.summary(out, config.monitor, weights_used, resumed_from, time.perf_counter() - started)

@@ -19,6 +19,17 @@ TWIN = SHARED_DATA / "iapr2025-twin"
 needs_shared = pytest.mark.skipif(not (IAPR.is_dir() and TWIN.is_dir()), reason="../shared/data is not beside this clone")
 
 
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every socket connection fails, as on a machine without internet."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access blocked by the test")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
 @pytest.fixture(scope="session")
 def tiny_source(tmp_path_factory) -> Path:
     """The embedded tiny dataset (seed 0), generated once per test session: read-only."""

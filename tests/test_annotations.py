@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from chocolib import annotations, classes, dataset
+from chocolib import annotations, classes, dataset, labels
 
 from conftest import assert_user_error, last_line, run_cli
 
@@ -88,7 +88,7 @@ def test_cvat_and_coco_exports_give_the_same_labels(tiny, tmp_path):
 def test_polygon_lines_become_their_bounding_box(tmp_path):
     path = tmp_path / "p.txt"
     path.write_text("2 0.1 0.2 0.5 0.2 0.3 0.6\n")
-    (box,) = annotations.parse_yolo_file(path, list(range(13)), "names")
+    (box,) = labels.parse_yolo_file(path, list(range(13)), "names")
     assert box.cls == 2 and (box.cx, box.cy, box.w, box.h) == pytest.approx((0.3, 0.4, 0.4, 0.4))
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torchvision
 
-from chocolib import models, train
+from chocolib import engine, models, train
 from chocolib.errors import ChocoError
 
 SMALL = dict(min_size=128, max_size=192)
@@ -75,7 +75,7 @@ def test_post_processing_and_input_size_are_parameters():
 
 def test_parameter_groups_decay_weights_only():
     model, _ = models.build_detector(models.DetectorConfig(pretrained="none", **SMALL))
-    decay, no_decay = train.parameter_groups(model, 5e-4)
+    decay, no_decay = engine.parameter_groups(model, 5e-4)
     assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from chocolib import dataset, models, profiles, train
+from chocolib import dataset, engine, models, profiles, train
 from chocolib.errors import ChocoError
 
 from conftest import assert_user_error, last_line, run_cli
@@ -64,7 +64,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_history(tiny_split, tmp_p
 def test_history_columns_checkpoints_and_load(tiny_split, tmp_path):
     detector, config = _configs(epochs=1, steps_per_epoch=2)
     summary = train.train(tiny_split / "train", tiny_split / "val", tmp_path, detector, config)
-    history = train.read_history(tmp_path)
+    history = engine.read_history(tmp_path)
     expected = ["epoch", "train_loss", *(f"train_{n}" for n in train.LOSS_NAMES), "val_loss",
                 *(f"val_{n}" for n in train.LOSS_NAMES), "val_f1", "lr", "seconds", "images_per_s"]
     assert list(history.columns) == expected and len(history) == 1
@@ -72,9 +72,9 @@ def test_history_columns_checkpoints_and_load(tiny_split, tmp_path):
     weighted = sum(w * row[f"val_{n}"] for n, w in config.loss_weights.items())
     assert row["val_loss"] == pytest.approx(weighted, rel=1e-5) and 0 <= row["val_f1"] <= 1
     assert summary.best_epoch == 1 and (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
-    assert train.read_config(tmp_path)["steps_per_epoch"] == 2
+    assert engine.read_config(tmp_path)["steps_per_epoch"] == 2
     first_image = sorted((tiny_split / "train" / "images").iterdir())[0]
-    assert train.read_config(tmp_path)["image_side"] == max(dataset.photo_size(first_image))  # predict decodes test photos at it
+    assert engine.read_config(tmp_path)["image_side"] == max(dataset.photo_size(first_image))  # predict decodes test photos at it
     model, loaded = models.load_detector(tmp_path / "best.pt")
     assert loaded.min_size == 128 and not model.training
 

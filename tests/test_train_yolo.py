@@ -127,7 +127,7 @@ def test_a_non_finite_loss_names_the_batch(tiny_split, tmp_path, monkeypatch):
 
     monkeypatch.setattr(yolo12, "loss", nan_loss)
     model_config, config = _configs(epochs=1)
-    with pytest.raises(ChocoError, match="non-finite loss at epoch 1, step 1.*the batch's photos: L"):
+    with pytest.raises(ChocoError, match="non-finite loss.* at epoch 1, step 1.*the batch's photos: L"):
         train_yolo.train_yolo(tiny_split, tmp_path / "nan", model_config, config)
 
 
@@ -145,5 +145,53 @@ def test_bad_settings():
         train_yolo.YoloTrainConfig(epochs=3, warmup_epochs=3)
     with pytest.raises(ChocoError, match="unknown YOLO12 training setting"):
         train_yolo.configs_for(profiles.get("tiny"), 0, min_size=3)
-    assert train_yolo.configs_for(profiles.get("cpu"))[1].warmup_epochs == 3
+    assert train_yolo.configs_for(profiles.get("cpu"))[1].warmup_epochs == 1  # a tenth of 10 epochs
+    assert train_yolo.configs_for(profiles.get("full"))[1].warmup_epochs == 3  # Ultralytics' 3 of 100
     assert train_yolo.configs_for(profiles.get("tiny"))[1].warmup_epochs == 1
+
+
+def test_a_mosaic_draw_is_square_reproducible_and_keeps_the_boxes_it_shows(tiny_split):
+    draws = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0, mosaic=1.0, mosaic_until=1)
+    draws.keep_original = 1.0  # each of the four pictures is its photo, only resized: boxes are exact
+    image, target, _ = draws[0]
+    assert image.shape == (3, SIZE, SIZE) and image.dtype == torch.uint8
+    again, target_again, _ = draws[0]
+    assert torch.equal(image, again) and torch.equal(target["boxes"], target_again["boxes"])
+    boxes = target["boxes"]
+    assert len(boxes) == len(target["labels"]) > 0
+    assert (boxes >= 0).all() and (boxes <= SIZE).all() and (boxes[:, 2:] > boxes[:, :2]).all()
+    # pixels under a kept box come from a photo, not from the grey canvas
+    grey = round(yolo12.PAD_VALUE * 255)
+    for x0, y0, x1, y1 in boxes.round().int().tolist():
+        patch = image[:, y0:y1, x0:x1]
+        if patch.numel():
+            assert (patch != grey).any()
+    # the mosaic ends after `mosaic_until`: epoch 2 draws single photos again
+    draws.set_epoch(2)
+    assert draws.mosaic_share() == 0.0
+    draws.set_epoch(1)
+    assert draws.mosaic_share() == 1.0
+
+
+def test_the_recipes_are_the_seeds_and_ultralytics():
+    _, seed = train_yolo.configs_for(profiles.get("cpu"), 0, recipe="seed")
+    assert (seed.optimizer, seed.lr, seed.ema, seed.mosaic, seed.close_mosaic) == ("sgd", 1e-3, False, 0.0, 0)
+    _, ultra = train_yolo.configs_for(profiles.get("cpu"), 0, recipe="ultralytics")
+    assert (ultra.optimizer, ultra.lr, ultra.ema, ultra.mosaic) == ("adamw", 0.000588, True, 1.0)
+    assert ultra.close_mosaic == math.ceil(ultra.epochs / 10)
+    assert train_yolo.configs_for(profiles.get("cpu"), 0, recipe="ultralytics", lr=0.01)[1].lr == 0.01
+    optimizer, _ = train_yolo.build_optimizer(torch.nn.Linear(2, 2), ultra, total_steps=10)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    with pytest.raises(ChocoError, match="unknown YOLO recipe 'fast'"):
+        train_yolo.configs_for(profiles.get("cpu"), 0, recipe="fast")
+    with pytest.raises(ChocoError, match="optimizer must be sgd or adamw"):
+        train_yolo.YoloTrainConfig(epochs=3, warmup_epochs=1, optimizer="adam")
+
+
+def test_train_command_refuses_the_other_models_recipe_and_weights(tiny_split, tmp_path):
+    result = run_cli("train", "--model", "yolo12", "--data", tiny_split, "--out", tmp_path / "y", "--recipe", "finetune")
+    assert_user_error(result, "--recipe finetune", "YOLO12 takes")
+    result = run_cli("train", "--model", "yolo12", "--data", tiny_split, "--out", tmp_path / "y", "--pretrained", "imagenet")
+    assert_user_error(result, "--pretrained imagenet")
+    result = run_cli("train", "--data", tiny_split, "--out", tmp_path / "f", "--recipe", "ultralytics")
+    assert_user_error(result, "unknown recipe 'ultralytics'")

@@ -103,3 +103,41 @@ def test_decode_keeps_the_best_class_and_suppresses_overlaps():
 def test_bad_image_size():
     with pytest.raises(ChocoError, match="multiple of 32"):
         yolo12.YoloConfig(image_size=100)
+
+
+def test_without_network_the_coco_start_falls_back_to_random_weights_with_one_line(no_network, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    model = yolo12.build_yolo12(yolo12.YoloConfig(image_size=64))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with caplog.at_level("INFO", logger="chocolib.models.yolo12"):
+        assert yolo12.load_start_weights(model, "auto") == "none"
+    assert [r.message for r in caplog.records] == ["yolo12: COCO weights unavailable (offline?): YOLO12s starts from random weights"]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ChocoError, match="COCO weights of YOLO12s cannot be had"):
+        yolo12.load_start_weights(model, "coco")
+    assert yolo12.load_start_weights(model, "none") == "none"
+
+
+def test_an_ultralytics_checkpoint_loads_as_chocolibs_detector(tmp_path):
+    """What Ultralytics' trainer saves (its pickled model as 'ema', half precision) → the same
+    detections as the model it saved; a COCO-style 80-class head transfers all but its class layers."""
+    config = yolo12.YoloConfig(image_size=64)
+    torch.manual_seed(0)
+    trained = yolo12.build_yolo12(config).eval()
+    torch.save({"ema": trained.half(), "model": None, "train_args": {"imgsz": 64}}, tmp_path / "best.pt")
+    detector, loaded = yolo12.from_ultralytics_checkpoint(tmp_path / "best.pt")
+    assert loaded.image_size == 64
+    reference = yolo12.YoloDetector(trained.float(), config).eval()
+    image = torch.rand(3, 48, 64)
+    with torch.inference_mode():
+        assert torch.allclose(detector.model(image[None].new_zeros(1, 3, 64, 64))[0], reference.model(image[None].new_zeros(1, 3, 64, 64))[0], atol=1e-2)
+
+    yolo12.ultralytics()
+    from ultralytics.nn.tasks import DetectionModel
+
+    coco = DetectionModel("yolo12s.yaml", ch=3, nc=80, verbose=False)
+    fresh = yolo12.build_yolo12(config)
+    copied = yolo12.transfer(fresh, coco.state_dict())
+    own = fresh.state_dict()
+    assert 0 < copied < len(own)
+    assert torch.equal(own["model.0.conv.weight"], coco.state_dict()["model.0.conv.weight"])

@@ -58,10 +58,15 @@ class YoloConfig:
     score_thresh: float = 0.05    # raw detections kept from this class score (counts use their own threshold)
     nms_iou: float = 0.5
     max_detections: int = 100
+    #: the start of training: auto: Ultralytics' COCO ``yolo12<scale>.pt`` when it downloads (the
+    #: seed's situation), else random weights (one log line); coco: those weights or an error; none: random
+    pretrained: str = "auto"
 
     def __post_init__(self):
         if self.image_size < 32 or self.image_size % 32:
             raise ChocoError(f"image_size must be a multiple of 32 (the largest stride), not {self.image_size}")
+        if self.pretrained not in ("auto", "coco", "none"):
+            raise ChocoError(f"pretrained must be auto, coco or none for YOLO12, not {self.pretrained!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +86,76 @@ def build_yolo12(config: YoloConfig = YoloConfig()):
     model.names = dict(enumerate(classes.KAGGLE_NAMES))
     model.args = SimpleNamespace(**LOSS_GAINS)
     return model
+
+
+# --------------------------------------------------------------------------------------------
+# Starting weights: Ultralytics' COCO checkpoint when it can be had
+# --------------------------------------------------------------------------------------------
+#: where Ultralytics publishes its YOLO12 COCO checkpoints (what ``YOLO("yolo12s.pt")`` downloads)
+COCO_URL = "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo12{scale}.pt"
+
+
+def download_coco_checkpoint(scale: str = "s") -> Path:
+    """Ultralytics' COCO checkpoint of YOLO12 `scale`, downloaded once into torch's cache (the
+    folder torchvision's COCO weights use). OSError / RuntimeError when it cannot be had."""
+    import torch
+
+    url = COCO_URL.format(scale=scale)
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(path), progress=False)
+    return path
+
+
+def checkpoint_state(path: str | Path) -> dict:
+    """The weights of an Ultralytics checkpoint (``yolo12s.pt``, or a ``best.pt`` of its trainer):
+    its averaged weights when saved, else its model, as float32. Ultralytics pickles the model, so
+    the file is trusted code: only its own releases and this machine's runs are read."""
+    ultralytics()
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    model = checkpoint.get("ema") or checkpoint.get("model")
+    if model is None:
+        raise ChocoError("not an Ultralytics checkpoint (no 'ema' or 'model')", Path(path))
+    return {name: value.float() if value.is_floating_point() else value for name, value in model.state_dict().items()}
+
+
+def transfer(model, state: dict) -> int:
+    """Copy the tensors of `state` whose name and shape match into `model` (the class layers of an
+    80-class COCO head do not fit 13 classes and stay as initialised); how many were copied."""
+    own = model.state_dict()
+    matching = {name: value for name, value in state.items() if name in own and own[name].shape == value.shape}
+    model.load_state_dict(matching, strict=False)
+    return len(matching)
+
+
+def load_start_weights(model, pretrained: str, scale: str = "s") -> str:
+    """Put the starting weights into a freshly built model; what it starts from: ``coco`` or ``none``."""
+    import logging
+
+    if pretrained == "none":
+        return "none"
+    try:
+        path = download_coco_checkpoint(scale)
+    except (OSError, RuntimeError) as exc:
+        if pretrained == "coco":
+            raise ChocoError(f"Ultralytics' COCO weights of YOLO12{scale} cannot be had ({type(exc).__name__}: {exc})") from None
+        logging.getLogger(__name__).info("yolo12: COCO weights unavailable (offline?): YOLO12%s starts from random weights", scale)
+        return "none"
+    copied = transfer(model, checkpoint_state(path))
+    logging.getLogger(__name__).info("yolo12: COCO start from %s (%d of %d tensors)", path.name, copied, len(model.state_dict()))
+    return "coco"
+
+
+def from_ultralytics_checkpoint(path: str | Path, device="cpu", config: "YoloConfig | None" = None):
+    """A ``best.pt`` of Ultralytics' own trainer (13 classes, this YAML) as chocolib's detector:
+    (YoloDetector in eval mode, YoloConfig), so that it is scored as chocolib's runs are."""
+    config = config or YoloConfig(image_size=int(torch.load(path, map_location="cpu", weights_only=False)["train_args"]["imgsz"]))
+    model = build_yolo12(config)
+    state = checkpoint_state(path)
+    if transfer(model, state) != len(model.state_dict()):
+        raise ChocoError("the checkpoint is not a 13-class YOLO12 of this scale", Path(path))
+    return YoloDetector(model, config).to(device).eval(), config
 
 
 def loss(model, images, targets, preds=None) -> tuple:
