@@ -6,15 +6,7 @@
 #   3. time the Faster R-CNN at the seed's sizes (benchmarks/train_speed.py --profile full --device cuda).
 # Usage: DATA=path/to/iapr2025-twin ANNOTATIONS=path/to/roboflow_yolo OUT=results/ bash benchmarks/gpu_session.sh
 # Outputs in $OUT: gpu.txt, yolo12_full.log, yolo12_full_history.csv, yolo12_full_config.json, frcnn_full_speed.txt.
-set -o pipefail
-: "${DATA:?set DATA to a dataset folder in the Kaggle layout}" "${ANNOTATIONS:?set ANNOTATIONS to its annotation export}" "${OUT:?set OUT to a results folder}"
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
-R=$(mktemp -d)
-python3 -m chocolib import-annotations --source "$ANNOTATIONS" --images "$DATA/train" --out "$R/labels" 2>&1 | tail -2
-python3 -m chocolib augment --images "$DATA/train" --labels "$R/labels" --out "$R/aug" --work-side 1333 --passes 10 --workers 16 2>&1 | tail -2
+source "$(dirname "$0")/gpu_prepare.sh"
 timeout "${YOLO_SECONDS:-420}" python3 -m chocolib train --model yolo12 --profile full --epochs "${YOLO_EPOCHS:-50}" \
     --data "$R/aug" --out "$R/yolo12" --workers 12 2>&1 | tr "\r" "\n" | grep -v "batch/s\|s/batch" | tee "$OUT/yolo12_full.log"
 cp "$R/yolo12/history.csv" "$OUT/yolo12_full_history.csv"; cp "$R/yolo12/config.json" "$OUT/yolo12_full_config.json"

@@ -5,15 +5,8 @@
 # chocolib (benchmarks/yolo_anchor.py). Nothing is downloaded: both start from random weights.
 # Usage: DATA=path/to/iapr2025-twin ANNOTATIONS=path/to/roboflow_yolo OUT=results/ YOLO_EPOCHS=8 ANCHOR_MINUTES=3 bash benchmarks/gpu_yolo_anchor.sh
 # Outputs in $OUT: gpu.txt, yolo_anchor.log, yolo_anchor_gpu.csv, chocolib_history.csv, ultralytics_results.csv.
-set -o pipefail
-: "${DATA:?set DATA to a dataset folder in the Kaggle layout}" "${ANNOTATIONS:?set ANNOTATIONS to its annotation export}" "${OUT:?set OUT to a results folder}"
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import torch, ultralytics; print('torch', torch.__version__, 'ultralytics', ultralytics.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
-R=$(mktemp -d)
-python3 -m chocolib import-annotations --source "$ANNOTATIONS" --images "$DATA/train" --out "$R/labels" 2>&1 | tail -1
-python3 -m chocolib augment --images "$DATA/train" --labels "$R/labels" --out "$R/aug" --work-side 1333 --passes 10 --workers 16 2>&1 | tail -1
+source "$(dirname "$0")/gpu_prepare.sh"
+python3 -c "import ultralytics; print('ultralytics', ultralytics.__version__)" | tee -a "$OUT/gpu.txt"
 timeout "${ANCHOR_SECONDS:-480}" python3 benchmarks/yolo_anchor.py --data "$R/aug" --profile full --device cuda \
     --epochs "${YOLO_EPOCHS:-8}" --minutes "${ANCHOR_MINUTES:-3}" --workers 15 --work "$R/anchor" --csv "$OUT/yolo_anchor_gpu.csv" 2>&1 \
     | tr "\r" "\n" | grep -v "it/s\|s/it\|batch/s\|photo/s" | tee "$OUT/yolo_anchor.log"

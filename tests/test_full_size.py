@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageOps
 
-from chocolib import dataset, labels, synthetic
+from chocolib import dataset, synthetic
+from chocolib.labels import read_label_file
 
 from conftest import last_line, run_cli
 
@@ -65,7 +66,7 @@ def test_boxes_land_on_the_chocolates_of_the_oriented_photo(camera, tiny_labels,
         image = Image.open(out / version["split"] / "images" / f"{version['name']}.jpg")
         assert image.size == (384, 256)  # landscape: the EXIF flag was applied
         # every box of the resized original covers a chocolate: its pixels differ from the photo's median background
-        boxes = labels.read_label_file(out / version["split"] / "labels" / f"{version['name']}.txt")
+        boxes = read_label_file(out / version["split"] / "labels" / f"{version['name']}.txt")
         pixels = np.asarray(ImageOps.grayscale(image), float)
         upright = np.asarray(ImageOps.grayscale(dataset.read_photo(camera / "train" / f"{version['stem']}.JPG", max_side=384)), float)
         assert np.abs(pixels - upright).mean() < 6
