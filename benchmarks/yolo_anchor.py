@@ -80,17 +80,15 @@ def train_anchor(data_yaml: Path, out: Path, image_size: int, seconds: float, de
             "train_photos": photos}
 
 
-def score(checkpoint: Path, augmented: Path, work_side: int, device: str) -> dict:
+def score(checkpoint: Path, augmented: Path, work_side: int, device: str, ultralytics: bool = False) -> dict:
     """The validation count F1 (swept threshold, and at the seed's 0.6) and mAP@.5 of a YOLO12s
-    checkpoint of either trainer, as notebook 05 scores it."""
+    checkpoint of chocolib's loop (or, `ultralytics`, of Ultralytics' trainer), as notebook 05 scores it."""
     from chocolib import annotations, metric, models, predict
     from chocolib.models import yolo12
 
     device = models.select_device(device)
-    if "yolo" in _keys(checkpoint):
-        model, config = yolo12.load_yolo(checkpoint, device)
-    else:
-        model, config = yolo12.from_ultralytics_checkpoint(checkpoint, device)
+    load = yolo12.from_ultralytics_checkpoint if ultralytics else yolo12.load_yolo
+    model, _ = load(checkpoint, device)
     val = predict.detect(model, augmented / "val" / "images", work_side)
     labels = annotations.read_labels(augmented / "val" / "labels")
     choice = predict.choose_threshold(val, predict.true_counts(labels, val.ids))
@@ -103,15 +101,6 @@ def summary_steps(out: Path) -> int:
     from chocolib import engine
 
     return int(engine.read_config(out)["steps_per_epoch"])
-
-
-def _keys(checkpoint: Path) -> set:
-    import torch
-
-    try:
-        return set(torch.load(checkpoint, map_location="cpu", weights_only=True))
-    except Exception:  # an Ultralytics checkpoint pickles its model class
-        return set()
 
 
 def main() -> None:
@@ -163,7 +152,7 @@ def main() -> None:
             anchor = train_anchor(data_yaml, work, model_config.image_size, budget, args.device, args.seed)
             rows.append({"trainer": "Ultralytics trainer (defaults)", "epochs": anchor["epochs"], "minutes": anchor["seconds"] / 60,
                          "images seen": anchor["epochs"] * anchor["train_photos"],
-                         **score(anchor["best"], args.data, profile.work_side, args.device)})
+                         **score(anchor["best"], args.data, profile.work_side, args.device, ultralytics=True)})
     except ChocoError as exc:
         sys.exit(f"error: {exc}")
     table = pd.DataFrame(rows)

@@ -108,12 +108,17 @@ def download_coco_checkpoint(scale: str = "s") -> Path:
     return path
 
 
-def checkpoint_state(path: str | Path) -> dict:
-    """The weights of an Ultralytics checkpoint (``yolo12s.pt``, or a ``best.pt`` of its trainer):
-    its averaged weights when saved, else its model, as float32. Ultralytics pickles the model, so
-    the file is trusted code: only its own releases and this machine's runs are read."""
+def read_ultralytics_checkpoint(path: str | Path) -> dict:
+    """An Ultralytics checkpoint (``yolo12s.pt``, or a ``best.pt`` of its trainer) as saved.
+    Ultralytics pickles the model, so the file is trusted code: only its own releases and this
+    machine's runs are read."""
     ultralytics()
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def checkpoint_state(checkpoint: dict, path: str | Path) -> dict:
+    """The weights of an Ultralytics checkpoint read from `path`: its averaged weights when saved,
+    else its model, as float32."""
     model = checkpoint.get("ema") or checkpoint.get("model")
     if model is None:
         raise ChocoError("not an Ultralytics checkpoint (no 'ema' or 'model')", Path(path))
@@ -142,7 +147,7 @@ def load_start_weights(model, pretrained: str, scale: str = "s") -> str:
             raise ChocoError(f"Ultralytics' COCO weights of YOLO12{scale} cannot be had ({type(exc).__name__}: {exc})") from None
         logging.getLogger(__name__).info("yolo12: COCO weights unavailable (offline?): YOLO12%s starts from random weights", scale)
         return "none"
-    copied = transfer(model, checkpoint_state(path))
+    copied = transfer(model, checkpoint_state(read_ultralytics_checkpoint(path), path))
     logging.getLogger(__name__).info("yolo12: COCO start from %s (%d of %d tensors)", path.name, copied, len(model.state_dict()))
     return "coco"
 
@@ -150,9 +155,10 @@ def load_start_weights(model, pretrained: str, scale: str = "s") -> str:
 def from_ultralytics_checkpoint(path: str | Path, device="cpu", config: "YoloConfig | None" = None):
     """A ``best.pt`` of Ultralytics' own trainer (13 classes, this YAML) as chocolib's detector:
     (YoloDetector in eval mode, YoloConfig), so that it is scored as chocolib's runs are."""
-    config = config or YoloConfig(image_size=int(torch.load(path, map_location="cpu", weights_only=False)["train_args"]["imgsz"]))
+    checkpoint = read_ultralytics_checkpoint(path)
+    config = config or YoloConfig(image_size=int(checkpoint["train_args"]["imgsz"]))
     model = build_yolo12(config)
-    state = checkpoint_state(path)
+    state = checkpoint_state(checkpoint, path)
     if transfer(model, state) != len(model.state_dict()):
         raise ChocoError("the checkpoint is not a 13-class YOLO12 of this scale", Path(path))
     return YoloDetector(model, config).to(device).eval(), config
