@@ -44,7 +44,7 @@ test: setup
 
 ## canonical: the committed run, on the IAPR 2025 twin with the real annotation, into the repository itself
 canonical: setup
-	$(PY) -m chocolib pipeline --profile cpu --data $(SHARED)/iapr2025-twin --annotations $(SHARED)/iapr2025/annotations/roboflow_yolo --out .
+	$(PY) -m chocolib pipeline --profile cpu --data $(SHARED)/iapr2025-twin --annotations $(SHARED)/iapr2025/annotations/roboflow_yolo --dev-hard $(SHARED)/iapr2025-dev-hard --out .
 
 clean:
 	rm -rf runs .pytest_cache

@@ -2,6 +2,8 @@
 
     python benchmarks/accuracy_budget.py --data runs/twin/data/processed/augmented --minutes 6
     python benchmarks/accuracy_budget.py --data DIR --minutes 6 --only lite0-512 seed-scratch
+    python benchmarks/accuracy_budget.py --data DIR --minutes 12 --only lite0-512-online lite0-512-wide \
+        --dev-hard ../shared/data/iapr2025-dev-hard --csv benchmarks/results/generalisation_budget_cpu.csv
 
 Each candidate (backbone, starting weights, input size, batch, recipe) is first timed for a few
 warm steps; the number of steps that fits `--minutes` of training at that speed is then trained with
@@ -11,6 +13,13 @@ off in the middle of it. Validation is timed apart and not charged to the budget
 per candidate: steps, training images/s, minutes, the last epoch's validation loss, the count F1 at
 the seed's threshold 0.6 and the best count F1 over notebook 05's threshold sweep (with that
 threshold) of the best epoch's checkpoint — all on the split's validation photos, never on a test set.
+
+The validation photos share the training photos' look and scale, so a candidate is ranked by
+**one criterion**: the mean of four F1s, printed beside it, all at the threshold chosen on clean
+validation — clean validation, the corruption suite (`chocolib.robustness`), the shift suite
+(`chocolib.shifts`: camera distance, occlusion, shadow) and, with ``--dev-hard``, the public hard
+set (without it, the mean of the other three). A candidate that wins clean validation but loses
+the rest does not win.
 
 The `cpu` profile was chosen from this table (README "Training on the CPU"). Runs are written to
 ``--work`` (default: a temporary folder) and can be looked at with `chocolib.engine.read_history`;
@@ -54,7 +63,11 @@ CANDIDATES = [
     # the resized originals only, varied online (flips, quarter turns, zoom 0.75–1.25, camera
     # effects) instead of the seed's offline crops, which zoom in up to 3.5×
     Candidate("lite0-512-online", "efficientnet_lite0", "imagenet", 512, 768, 2, "finetune",
-              (("train_versions", "originals"), ("geometry_augment", True))),
+              (("train_versions", "originals"), ("geometry_augment", True), ("scale_augment", "mild"),
+               ("anchor_sizes", (32, 64, 128, 256, 512)))),
+    # the same, zoomed out and in over 0.45–2× (augment.ScaleJitter) with anchors from 16 px
+    Candidate("lite0-512-wide", "efficientnet_lite0", "imagenet", 512, 768, 2, "finetune",
+              (("train_versions", "originals"), ("geometry_augment", True), ("scale_augment", "wide"))),
 ]
 EPOCHS = 4
 PROBE_STEPS = 6
@@ -81,8 +94,25 @@ def run(candidate: Candidate, split: Path, work: Path, minutes: float, seed: int
     return train.train(split / "train", split / "val", work / candidate.name, detector, config).out
 
 
-def score(candidate: Candidate, out: Path, split: Path) -> dict:
-    """The table's row for a finished run in `out`: its history, and its best checkpoint on validation."""
+def generalisation(model, split: Path, threshold: float, dev_hard: Path | None, seed: int = 0) -> dict:
+    """The four F1s of the criterion at `threshold`, and their mean."""
+    from chocolib import annotations, predict, robustness, shifts
+
+    val = split / "val"
+    labels = annotations.read_labels(val / "labels")
+    found = predict.detect(model, val / "images", None)
+    truth = predict.true_counts(labels, found.ids)
+    parts = {"clean F1": predict.f1_at(found, truth, threshold),
+             "corruption F1": robustness.summary(robustness.corruption_table(model, val / "images", truth, None, threshold, seed))["corruption_f1"],
+             "shift F1": shifts.summary(shifts.shift_table(model, val / "images", labels, None, threshold, seed)[0])["shift_f1"]}
+    if dev_hard is not None:
+        parts["dev-hard F1"] = predict.score_counted_folder(model, dev_hard, None, threshold)[0]["f1"]
+    return {**parts, "criterion": sum(parts.values()) / len(parts)}
+
+
+def score(candidate: Candidate, out: Path, split: Path, dev_hard: Path | None = None, seed: int = 0) -> dict:
+    """The table's row for a finished run in `out`: its history, its best checkpoint on validation
+    and, at the threshold chosen there, the criterion."""
     from chocolib import annotations, engine, models, predict, train
 
     history = engine.read_history(out)
@@ -93,12 +123,14 @@ def score(candidate: Candidate, out: Path, split: Path) -> dict:
     truth = predict.true_counts(annotations.read_labels(split / "val" / "labels"), found.ids)
     sweep = predict.threshold_sweep(found, truth)
     best = sweep.loc[sweep["f1"].idxmax()]
+    chosen = predict.choose_threshold(found, truth).threshold
     return {"candidate": candidate.name, "backbone": candidate.backbone, "weights": saved["weights_used"],
             "input": f"{candidate.min_size}/{candidate.max_size}", "batch": candidate.batch_size, "recipe": candidate.recipe,
             "data": dict(candidate.extra).get("train_versions", "all") + (" + online geometry" if dict(candidate.extra).get("geometry_augment") else ""),
             "steps": saved["steps_per_epoch"] * len(history), "images/s": float(history["images_per_s"].mean()),
             "train+val min": float(history["seconds"].sum()) / 60, "val loss": float(last["val_loss"]),
-            "F1@0.6": predict.f1_at(found, truth, 0.6), "best F1": float(best["f1"]), "at": float(best["threshold"])}
+            "F1@0.6": predict.f1_at(found, truth, 0.6), "best F1": float(best["f1"]), "at": float(best["threshold"]),
+            **generalisation(model, split, chosen, dev_hard, seed)}
 
 
 def main() -> None:
@@ -108,6 +140,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="candidate names to run (default: all)")
     parser.add_argument("--work", type=Path, default=None, help="where the runs go (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dev-hard", type=Path, default=None,
+                        help="a counted set (photos/, counts.csv) to score beside validation, never trained on")
     parser.add_argument("--table-only", action="store_true",
                         help="train nothing: make the table from the finished runs already in --work")
     parser.add_argument("--csv", type=Path, default=None,
@@ -122,10 +156,11 @@ def main() -> None:
         rows = []
         for candidate in chosen:
             out = work / candidate.name if args.table_only else run(candidate, args.data, work, args.minutes, args.seed)
-            rows.append(score(candidate, out, args.data))
+            rows.append(score(candidate, out, args.data, args.dev_hard, args.seed))
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.4g}"), flush=True)
     table = pd.DataFrame(rows)
     table.insert(1, "budget min", args.minutes)
+    table = table.sort_values("criterion", ascending=False, kind="stable")
     if args.csv is not None:
         from chocolib import fileio
 
@@ -133,6 +168,9 @@ def main() -> None:
     print(f"\nbudget {args.minutes:g} min of training per candidate, {EPOCHS} epochs each, validation on {args.data / 'val'}:")
     print(table.to_string(index=False, formatters={"images/s": "{:.2f}".format, "train+val min": "{:.1f}".format, "val loss": "{:.4f}".format,
                                                    "F1@0.6": "{:.4f}".format, "best F1": "{:.4f}".format, "at": "{:.2f}".format}))
+    parts = [c for c in ("clean F1", "corruption F1", "shift F1", "dev-hard F1") if c in table.columns]
+    print(f"\nranked by the criterion, the mean of {', '.join(parts)} (at the threshold chosen on clean validation):")
+    print(table[["candidate", *parts, "criterion"]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
 if __name__ == "__main__":

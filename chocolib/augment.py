@@ -433,7 +433,7 @@ class CameraParams:
     """How far `CameraEffects` goes; each effect is drawn on its own with probability `p`.
 
     The seed's chain varies geometry, brightness, contrast and (lightly) focus. Real photos also
-    differ in exposure and contrast, white balance (a colour cast), saturation and hue, are re-scaled
+    lie partly in the shadow of a hand, a lamp or a phone, differ in exposure and contrast, white balance (a colour cast), saturation and hue, are re-scaled
     and re-compressed by phones, and carry sensor noise, defocus and camera shake. The ranges reach
     as far as a photo a person would still count: down to a sixth of the side, noise up to a tenth of
     the range, JPEG quality 20; hue stays within ±0.03 of a turn, so a milk chocolate does not become
@@ -451,6 +451,24 @@ class CameraParams:
     motion_length: tuple[int, int] = (5, 21)             # camera shake: a line kernel this long, any direction
     noise_sigma: tuple[float, float] = (0.01, 0.10)      # Gaussian sensor noise, in [0, 1] units
     jpeg_quality: tuple[int, int] = (20, 90)
+    shadow_light: tuple[float, float] = (0.4, 0.85)    # a cast shadow: the light left under it
+    shadow_softness: tuple[float, float] = (0.5, 8.0)  # its edge's blur, pixels
+
+
+def shadow_mask(height: int, width: int, softness: float, generator) -> "np.ndarray":
+    """A cast shadow's mask (H × W float32 in [0, 1]): a random polygon of 3–6 corners, some of
+    them off the picture, its edge blurred by `softness` pixels; drawn from torch `generator`."""
+    import cv2
+    import torch
+
+    corners = int(torch.randint(3, 7, (1,), generator=generator))
+    centre = torch.rand(2, generator=generator).numpy() * [width, height]
+    angles = np.sort(torch.rand(corners, generator=generator).numpy() * 2 * np.pi)
+    radii = (0.2 + 0.6 * torch.rand(corners, generator=generator).numpy()) * max(height, width)
+    points = centre + np.stack([np.cos(angles), np.sin(angles)], axis=1) * radii[:, None]
+    mask = np.zeros((height, width), np.float32)
+    cv2.fillPoly(mask, [np.rint(points).astype(np.int32)], 1.0)
+    return cv2.GaussianBlur(mask, (0, 0), softness)
 
 
 def motion_kernel(length: int, angle: float):
@@ -464,7 +482,7 @@ def motion_kernel(length: int, angle: float):
 
 def camera_effects(params: CameraParams = CameraParams()):
     """A `transforms.v2` transform that changes only the image (boxes and labels pass through):
-    exposure, contrast, colour cast, saturation, hue, resolution loss, blur, camera shake, sensor
+    exposure, contrast, colour cast, a cast shadow, saturation, hue, resolution loss, blur, camera shake, sensor
     noise and JPEG re-compression, each drawn with probability `params.p`, in the order a camera
     applies them. It draws from torch's global random stream, which the training loop seeds per
     epoch, so a run is reproducible."""
@@ -473,7 +491,7 @@ def camera_effects(params: CameraParams = CameraParams()):
     from torchvision.transforms import v2
 
     functional = v2.functional
-    effects = ("exposure", "contrast", "cast", "saturation", "hue", "resolution", "blur", "motion", "noise", "jpeg")
+    effects = ("exposure", "contrast", "cast", "shadow", "saturation", "hue", "resolution", "blur", "motion", "noise", "jpeg")
 
     def uniform(low: float, high: float) -> float:
         return float(torch.empty(1).uniform_(low, high))
@@ -487,6 +505,7 @@ def camera_effects(params: CameraParams = CameraParams()):
                 "exposure": uniform(*params.exposure) if drawn["exposure"] else None,
                 "contrast": uniform(*params.contrast) if drawn["contrast"] else None,
                 "gain": torch.empty(3, 1, 1).uniform_(*params.channel_gain) if drawn["cast"] else None,
+                "shadow": (uniform(*params.shadow_light), uniform(*params.shadow_softness)) if drawn["shadow"] else None,
                 "saturation": uniform(*params.saturation) if drawn["saturation"] else None,
                 "hue": uniform(*params.hue) if drawn["hue"] else None,
                 "scale": uniform(*params.downscale) if drawn["resolution"] else None,
@@ -510,6 +529,10 @@ def camera_effects(params: CameraParams = CameraParams()):
                 if p["gain"] is not None:
                     y = y * p["gain"]
                 x = (y * 255).round().clamp(0, 255).to(torch.uint8)
+            if p["shadow"] is not None:
+                light, softness = p["shadow"]
+                mask = torch.from_numpy(shadow_mask(height, width, softness, torch.Generator().manual_seed(p["noise_seed"] + 1)))
+                x = (x.float() * (1 - (1 - light) * mask)).round().clamp(0, 255).to(torch.uint8)
             if p["saturation"] is not None:
                 x = functional.adjust_saturation(x, p["saturation"])
             if p["hue"] is not None:
@@ -535,18 +558,123 @@ def camera_effects(params: CameraParams = CameraParams()):
     return CameraEffects()
 
 
-def online_geometry(scale: tuple[float, float] = (0.75, 1.25)):
+@dataclass(frozen=True)
+class ScaleParams:
+    """How far the online zoom goes, in both directions, as a person steps back from the table or
+    leans in: the photo shrunk onto a canvas of its own size (SSD's zoom-out: Liu et al., "SSD:
+    Single Shot MultiBox Detector", ECCV 2016) or a crop of it enlarged. Each sample is zoomed out
+    with probability `out_p`, in with `in_p`, else left at its scale; the factor is log-uniform."""
+
+    out_p: float = 0.4
+    out_share: tuple[float, float] = (0.45, 0.95)   # the photo's side on the canvas, as a share
+    in_p: float = 0.3
+    in_zoom: tuple[float, float] = (1.05, 2.0)      # the crop's enlargement
+    #: a chocolate cut by a zoom-in's frame stays labelled when this share of its box is left
+    #: (less: it is dropped, and its pixels teach that a sliver is not a chocolate)
+    min_visible: float = 0.5
+
+
+SCALE_AUGMENTS = ("wide", "mild")
+
+
+class ScaleJitter:
+    """Online zoom-out and zoom-in with exact boxes: ``(image, target) → (image, target)`` on a
+    sample whose boxes are ``tv_tensors.BoundingBoxes``. The zoom-out's border is the photo's
+    median colour, flat (SSD fills with the mean): the network learns that small chocolates are
+    chocolates, not what a table looks like. It draws from torch's global random stream, which the
+    training loop seeds per epoch."""
+
+    def __init__(self, params: ScaleParams = ScaleParams()):
+        self.params = params
+
+    @staticmethod
+    def _log_uniform(low: float, high: float) -> float:
+        import torch
+
+        return float(np.exp(float(torch.empty(1).uniform_(np.log(low), np.log(high)))))
+
+    def __call__(self, image, target):
+        import torch
+
+        draw = float(torch.rand(1))
+        if draw < self.params.out_p:
+            return self.zoom_out(image, target, self._log_uniform(*self.params.out_share))
+        if draw < self.params.out_p + self.params.in_p:
+            return self.zoom_in(image, target, self._log_uniform(*self.params.in_zoom))
+        return image, target
+
+    @staticmethod
+    def _xyxy(boxes):
+        import torch
+        from torchvision.ops import box_convert
+
+        return box_convert(boxes.as_subclass(torch.Tensor), boxes.format.value.lower(), "xyxy")
+
+    @staticmethod
+    def _wrap(image, target, pixels, xyxy, keep=None):
+        import torch
+        from torchvision import tv_tensors
+        from torchvision.ops import box_convert
+
+        boxes = target["boxes"]
+        height, width = pixels.shape[-2:]
+        labels = target["labels"] if keep is None else target["labels"][keep]
+        xyxy = xyxy if keep is None else xyxy[keep]
+        new = tv_tensors.BoundingBoxes(box_convert(xyxy, "xyxy", boxes.format.value.lower()), format=boxes.format,
+                                       canvas_size=(height, width))
+        return tv_tensors.wrap(pixels, like=image) if isinstance(image, tv_tensors.Image) else pixels, \
+            {**target, "boxes": new, "labels": labels}
+
+    def zoom_out(self, image, target, share: float):
+        import torch
+        from torchvision.transforms import v2
+
+        height, width = image.shape[-2:]
+        small_h, small_w = max(8, round(height * share)), max(8, round(width * share))
+        x = image.as_subclass(torch.Tensor)
+        fill = x.reshape(3, -1).median(dim=1).values.view(3, 1, 1)
+        canvas = fill.expand(3, height, width).clone()
+        top = int(torch.randint(0, height - small_h + 1, (1,)))
+        left = int(torch.randint(0, width - small_w + 1, (1,)))
+        canvas[:, top:top + small_h, left:left + small_w] = v2.functional.resize(x, [small_h, small_w], antialias=True)
+        scale = torch.tensor([small_w / width, small_h / height] * 2)
+        xyxy = self._xyxy(target["boxes"]) * scale + torch.tensor([left, top, left, top], dtype=torch.float32)
+        return self._wrap(image, target, canvas, xyxy)
+
+    def zoom_in(self, image, target, zoom: float):
+        import torch
+        from torchvision.transforms import v2
+
+        height, width = image.shape[-2:]
+        crop_h, crop_w = max(8, round(height / zoom)), max(8, round(width / zoom))
+        top = int(torch.randint(0, height - crop_h + 1, (1,)))
+        left = int(torch.randint(0, width - crop_w + 1, (1,)))
+        crop = v2.functional.resize(image.as_subclass(torch.Tensor)[:, top:top + crop_h, left:left + crop_w], [height, width], antialias=True)
+        xyxy = self._xyxy(target["boxes"]) - torch.tensor([left, top, left, top], dtype=torch.float32)
+        area = ((xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])).clamp(min=1e-6)
+        clipped = torch.stack([xyxy[:, 0].clamp(0, crop_w), xyxy[:, 1].clamp(0, crop_h),
+                               xyxy[:, 2].clamp(0, crop_w), xyxy[:, 3].clamp(0, crop_h)], dim=1)
+        visible = ((clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])) / area
+        scale = torch.tensor([width / crop_w, height / crop_h] * 2)
+        return self._wrap(image, target, crop, clipped * scale, keep=visible >= self.params.min_visible)
+
+
+def online_geometry(scale: str = "wide"):
     """Online at training time: flips, quarter turns and a zoom, all exact for axis-aligned boxes
-    (a turn by any other angle would inflate every box to the hull of a rotated one). Boxes cut by
-    the zoom are clamped; those left thinner than 2 px are dropped (SanitizeBoundingBoxes)."""
+    (a turn by any other angle would inflate every box to the hull of a rotated one). `scale`:
+    ``wide`` zooms out or in over 0.45–2× of the photo's scale (`ScaleJitter`); ``mild`` is the
+    zoom of 0.75–1.25 (black border) this recipe had before, which left a camera one step farther
+    away unseen. Boxes left thinner than 2 px are dropped (SanitizeBoundingBoxes)."""
     from torchvision.transforms import v2
 
+    if scale not in SCALE_AUGMENTS:
+        raise ChocoError(f"scale_augment must be one of {', '.join(SCALE_AUGMENTS)}, not {scale!r}")
     quarter_turns = v2.RandomChoice([v2.RandomRotation(degrees=(angle, angle), expand=True) for angle in (0, 90, 180, 270)])
     return v2.Compose([
         v2.RandomHorizontalFlip(p=0.5),
         v2.RandomVerticalFlip(p=0.5),
         quarter_turns,
-        v2.RandomAffine(degrees=0, scale=scale),
+        ScaleJitter() if scale == "wide" else v2.RandomAffine(degrees=0, scale=(0.75, 1.25)),
         v2.ClampBoundingBoxes(),
         v2.SanitizeBoundingBoxes(min_size=2.0),
     ])

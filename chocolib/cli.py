@@ -105,7 +105,8 @@ def _pipeline(args) -> str:
 
     command = "python -m chocolib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     return str(pipeline.run_pipeline(profile=args.profile, data_dir=args.data, annotations=args.annotations,
-                                     out_root=args.out, seed=args.seed, command=command, with_report=not args.no_report))
+                                     out_root=args.out, seed=args.seed, command=command, with_report=not args.no_report,
+                                     dev_hard=args.dev_hard))
 
 
 def _report(args) -> str:
@@ -223,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="output root (default: runs/PROFILE in the repository, git-ignored; `make canonical` alone writes the committed run with --out .)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dev-hard", type=Path, default=None,
+                   help="a counted set (photos/, counts.csv) that notebook 05 scores beside validation, never trained on "
+                        "(default: $CHOCO_DEV_HARD, else none)")
     p.add_argument("--no-report", action="store_true", help="stop after the notebooks (prints report/run.json)")
     p.set_defaults(func=_pipeline)
 

@@ -9,7 +9,10 @@ swapped. So each chocolate of a training photo is cut out with a mask, and in ea
   - some chocolates of the photo are restyled where they lie (colour and gloss, inside their mask);
   - a few chocolates of other training photos are pasted onto free places, each turned by any
     angle, squeezed (a tilt away from the camera), scaled, recoloured and glossed; the box of a
-    pasted chocolate is the tight box of its turned mask, so it is exact.
+    pasted chocolate is the tight box of its turned mask, so it is exact;
+  - in some samples, things lie across the edges of a few chocolates (`occlude`: a card, a napkin,
+    a finger — turned rectangles and ellipses, flat-coloured or cut from the photo), covering up to
+    40 % of a box; the chocolate still counts, as a person still counts it.
 
 Masks come from the boxes alone (OpenCV's GrabCut, initialised with the box), so any annotation
 export works; a box where GrabCut finds no clear object falls back to the inscribed ellipse.
@@ -29,21 +32,26 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CopyPasteParams:
-    """How far the per-chocolate changes go. Hue stays within ±0.02 of a turn and brightness within
-    ±15 % so a milk chocolate is still a milk chocolate and a dark one still dark."""
+    """How far the per-chocolate changes go. Hue stays within ±0.02 of a turn so a milk chocolate
+    is still a milk chocolate; brightness, saturation and gamma go as far as one lamp, a window or
+    a glaze makes two chocolates of one kind differ (±25 %), which a dark chocolate survives."""
 
     paste_p: float = 0.5                                 # share of samples that get pasted chocolates
     paste_count: tuple[int, int] = (1, 4)                # how many, when they do
-    restyle_p: float = 0.5                               # share of a photo's own chocolates restyled
-    scale: tuple[float, float] = (0.8, 1.2)              # pasted chocolate's size
-    squeeze: tuple[float, float] = (0.8, 1.0)            # one axis shortened: a tilt away from the camera
-    brightness: tuple[float, float] = (0.85, 1.15)
-    contrast: tuple[float, float] = (0.8, 1.2)
-    saturation: tuple[float, float] = (0.75, 1.25)
+    restyle_p: float = 0.6                               # share of a photo's own chocolates restyled
+    scale: tuple[float, float] = (0.5, 1.3)              # pasted chocolate's size (a nearer or farther one)
+    squeeze: tuple[float, float] = (0.7, 1.0)            # one axis shortened: a tilt away from the camera
+    brightness: tuple[float, float] = (0.75, 1.25)
+    contrast: tuple[float, float] = (0.75, 1.25)
+    saturation: tuple[float, float] = (0.7, 1.3)
+    gamma: tuple[float, float] = (0.8, 1.25)
     hue: tuple[float, float] = (-0.02, 0.02)             # share of the colour circle
     gloss_p: float = 0.5                                 # a specular highlight
     gloss_strength: tuple[float, float] = (0.15, 0.5)    # how far towards white at its centre
     max_overlap: float = 0.05                            # pasted on free table only: share of either box covered
+    occlude_p: float = 0.3                               # share of samples with things lying across chocolates
+    occlude_count: tuple[int, int] = (1, 3)              # how many chocolates, when they do
+    occlude_cover: tuple[float, float] = (0.1, 0.4)      # share of the chocolate's box covered (it still counts)
 
 
 @dataclass
@@ -128,7 +136,7 @@ def restyle(pixels: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, par
     weight = alpha[..., None]
     mean = (x * weight).sum((0, 1)) / max(weight.sum(), 1e-6)
     x = mean + (x - mean) * rng.uniform(*params.contrast)
-    x = np.clip(x * rng.uniform(*params.brightness), 0, 1)
+    x = np.clip(x * rng.uniform(*params.brightness), 0, 1) ** rng.uniform(*params.gamma)
     hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV)  # float: hue in degrees, saturation and value in [0, 1]
     hsv[..., 0] = (hsv[..., 0] + 360 * rng.uniform(*params.hue)) % 360
     hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(*params.saturation), 0, 1)
@@ -198,6 +206,51 @@ def paste(canvas: np.ndarray, boxes: np.ndarray, pixels: np.ndarray, alpha: np.n
     return None
 
 
+def occlude(canvas: np.ndarray, box, cover: float, rng: np.random.Generator) -> bool:
+    """Lay something across the edge of the chocolate in `box` (x0, y0, x1, y1), in place: a turned
+    rectangle or ellipse, flat-coloured with a shading ramp or cut from another part of the photo
+    (a card, a napkin, a finger), covering about `cover` of the box. False when it found no such
+    place in a few tries."""
+    import cv2
+
+    height, width = canvas.shape[:2]
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    bw, bh = x1 - x0, y1 - y0
+    if bw < 6 or bh < 6:
+        return False
+    for _ in range(8):
+        size = rng.uniform(0.4, 1.2) * max(bw, bh)
+        long_side, short_side = size * rng.uniform(1.5, 4.0), size * rng.uniform(0.3, 0.8)
+        angle = rng.uniform(0, 180)
+        side = rng.integers(4)  # come in from one edge of the box
+        cx = [x0, x1, rng.uniform(x0, x1), rng.uniform(x0, x1)][side]
+        cy = [rng.uniform(y0, y1), rng.uniform(y0, y1), y0, y1][side]
+        mask = np.zeros((height, width), np.uint8)
+        if rng.random() < 0.5:
+            corners = cv2.boxPoints(((float(cx), float(cy)), (float(long_side), float(short_side)), float(angle)))
+            cv2.fillPoly(mask, [np.rint(corners).astype(np.int32)], 1)
+        else:
+            cv2.ellipse(mask, ((float(cx), float(cy)), (float(long_side), float(short_side)), float(angle)), 1, -1)
+        covered = mask[max(0, y0):y1, max(0, x0):x1].mean() if bw and bh else 0.0
+        if not cover * 0.6 <= covered <= min(0.5, cover * 1.4):
+            continue
+        ys, xs = np.nonzero(mask)
+        if rng.random() < 0.5:  # a flat thing with a light ramp across it
+            colour = rng.uniform(0, 255, 3)
+            ramp = ((xs - cx) * np.cos(np.radians(angle)) + (ys - cy) * np.sin(np.radians(angle))) / max(long_side, 1)
+            paint = np.clip(colour[None] * (1 + 0.3 * ramp[:, None]), 0, 255)
+        else:  # a patch of the photo itself, from elsewhere
+            dy, dx = 0, 0
+            for _ in range(20):  # a shift (around the photo's edges) that takes the patch off the chocolate itself
+                dy, dx = int(rng.integers(height)), int(rng.integers(width))
+                if min(dy, height - dy) >= bh or min(dx, width - dx) >= bw:
+                    break
+            paint = canvas[(ys + dy) % height, (xs + dx) % width].astype(np.float64)
+        canvas[ys, xs] = np.rint(paint).astype(np.uint8)
+        return True
+    return False
+
+
 class CopyPaste:
     """The online transform: ``(image, target) → (image, target)`` on one training sample as
     `dataset.DetectionDataset` returns it (before any geometry): its ``image_id``, the sample's
@@ -236,6 +289,10 @@ class CopyPaste:
                 if box is not None:
                     xyxy = np.vstack([xyxy, box])
                     labels.append(cutout.label)
+
+        if len(xyxy) and rng.random() < params.occlude_p:
+            for index in rng.permutation(len(xyxy))[:int(rng.integers(params.occlude_count[0], params.occlude_count[1] + 1))]:
+                occlude(canvas, xyxy[index], rng.uniform(*params.occlude_cover), rng)
 
         height, width = canvas.shape[:2]
         new_boxes = box_convert(torch.tensor(xyxy, dtype=torch.float32).reshape(-1, 4), "xyxy", boxes.format.value.lower())

@@ -8,7 +8,8 @@ overwrites the committed run. Tests use a temporary root.
 
 Relative paths: on the command line they are relative to where you stand (the CLI makes them
 absolute); in a notebook's parameters and in ``CHOCO_OUT``, ``CHOCO_DATA`` and ``CHOCO_ANNOTATIONS``
-they are relative to the repository root, never to the kernel's folder (``notebooks/``).
+(and ``CHOCO_DEV_HARD``) they are relative to the repository root, never to the kernel's folder
+(``notebooks/``).
 """
 
 from __future__ import annotations
@@ -113,6 +114,13 @@ def resolve_annotations(data_dir: Path, annotations: str | Path | None) -> Path:
         "(a Roboflow/CVAT YOLO export folder or a COCO .json) or set CHOCO_ANNOTATIONS",
         data_dir,
     )
+
+
+def resolve_dev_hard(dev_hard: str | Path | None) -> Path | None:
+    """The public hard set to score beside validation (``photos/`` and ``counts.csv``): the one
+    given, else ``$CHOCO_DEV_HARD``, else None (notebook 05 then says it skips it)."""
+    chosen = dev_hard or os.environ.get("CHOCO_DEV_HARD")
+    return from_repo(chosen) if chosen else None
 
 
 def require(path: Path, notebook: str) -> Path:

@@ -71,6 +71,15 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def declared(notebook: Path, parameters: dict) -> dict:
+    """The pipeline's parameters that `notebook`'s parameters cell declares (papermill would inject
+    the others too, with a warning each, into notebooks that do not use them)."""
+    import papermill
+
+    names = set(papermill.inspect_notebook(str(notebook)))
+    return {name: value for name, value in parameters.items() if name in names}
+
+
 def _execute(notebook: Path, executed: Path, parameters: dict) -> None:
     """Run one notebook with papermill; the executed copy is written whole, even on failure."""
     import papermill
@@ -97,12 +106,13 @@ def _failure_message(notebook: Path, executed: Path, exc: Exception) -> str:
 
 def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, annotations: str | Path | None = None,
                  out_root: str | Path | None = None, seed: int = 0, notebooks_dir: Path | None = None,
-                 command: str | None = None, with_report: bool = True) -> Path:
+                 command: str | None = None, with_report: bool = True, dev_hard: str | Path | None = None) -> Path:
     """Run the notebooks in order, then build the report (`chocolib.report`); return the report's
     path (``report/report.pdf``, or ``report.html`` without LaTeX), or with `with_report` False
     the run record's (``report/run.json``).
 
-    `command` is the command line to record (the CLI passes its own).
+    `command` is the command line to record (the CLI passes its own); `dev_hard` a counted set
+    (``photos/``, ``counts.csv``) that notebook 05 scores beside validation, never trains on.
     """
     settings = profiles.get(profile)
     run = paths.RunPaths.at(out_root, settings.name)
@@ -115,16 +125,20 @@ def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, anno
     if not export.exists():
         raise ChocoError("annotation export not found", export)
 
+    dev_hard = paths.resolve_dev_hard(dev_hard)
+    if dev_hard is not None and not dev_hard.is_dir():
+        raise ChocoError("dev-hard folder not found", dev_hard)
+
     notebooks = discover_notebooks(notebooks_dir or paths.NOTEBOOKS_DIR)
     parameters = {"profile": settings.name, "data_dir": str(data), "annotations": str(export),
-                  "out_root": str(run.root), "seed": seed}
+                  "out_root": str(run.root), "seed": seed, "dev_hard": str(dev_hard) if dev_hard else None}
     record = {
         "command": command,
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git": git_state(),
         "profile": settings.as_dict(),
         "parameters": parameters,
-        "data": {"dataset": str(data), "embedded": embedded, "annotations": str(export)},
+        "data": {"dataset": str(data), "embedded": embedded, "annotations": str(export), "dev_hard": str(dev_hard) if dev_hard else None},
         "platform": {"system": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count()},
         "packages": package_versions(),
         "notebooks": [{"name": nb.name, "status": "pending", "seconds": None, "executed": None} for nb in notebooks],
@@ -138,7 +152,7 @@ def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, anno
         print(f"[{position}/{len(notebooks)}] {notebook.name}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         try:
-            _execute(notebook, executed, parameters)
+            _execute(notebook, executed, declared(notebook, parameters))
         except Exception as exc:  # papermill's PapermillExecutionError, or a kernel that died
             entry.update(status="failed", seconds=round(time.perf_counter() - t0, 1), executed=str(executed))
             record.update(status="failed", finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))

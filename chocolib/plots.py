@@ -338,6 +338,43 @@ def corruption_curves(lines: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def shift_curves(table: pd.DataFrame, floor: float = 0.95) -> plt.Figure:
+    """Count F1 against shift severity (0: the clean photos), one panel per shift of a
+    `shifts.shift_table`, each severity marked with its level; the dotted line at `floor`."""
+    clean = float(table.loc[table["severity"] == 0, "f1"].iloc[0])
+    names = [n for n in dict.fromkeys(table["shift"]) if n != "clean"]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.4), sharey=True, squeeze=False)
+    low = max(0.0, min(table["f1"].min(), floor) - 0.05)
+    for ax, name in zip(axes.flat, names):
+        rows = table[table["shift"] == name].sort_values("severity")
+        ax.plot([0, *rows["severity"]], [clean, *rows["f1"]], marker="o", markersize=3, color=sns.color_palette("deep")[0])
+        ax.axhline(floor, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.set_xticks([0, *rows["severity"]], ["clean", *[f"{v:g}" for v in rows["level"]]], fontsize=7)
+        ax.set_ylim(low, 1.01)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("count F1", fontsize=8)
+    fig.suptitle("Validation count F1 when the camera or the table changes, by severity (its level below)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def class_errors_under_shift(errors: pd.DataFrame) -> plt.Figure:
+    """Per class, over every shifted setting (`shifts.errors_by_class`): the share of its chocolates
+    missed, and of those detected as another class."""
+    shares = pd.DataFrame({"missed": errors["missed share"],
+                           "taken for another class": errors["swapped"] / errors["true"].clip(lower=1)})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    shares.iloc[::-1].plot.barh(ax=ax, color=sns.color_palette("deep")[3:5], width=0.8)
+    ax.set_xlabel("share of the class's chocolates, over every shifted setting")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("Where counting fails under the shifts", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def count_error(true: pd.DataFrame, predicted: dict[str, pd.DataFrame]) -> plt.Figure:
     """Mean |true − predicted| count per class on the validation photos, one bar group per setting."""
     names = list(classes.KAGGLE_NAMES)

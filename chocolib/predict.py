@@ -430,6 +430,36 @@ def predict(weights: str | Path, images: str | Path, out: str | Path, threshold:
 
 
 # --------------------------------------------------------------------------------------------
+# A counted set of photos that is not the split: the public dev-hard set
+# --------------------------------------------------------------------------------------------
+def read_counted_folder(root: str | Path) -> tuple[Path, pd.DataFrame]:
+    """(photos folder, true counts indexed by id) of a counted set in the dev-hard layout:
+    ``photos/`` and ``counts.csv`` (Kaggle's header). The ids must be the photos' own."""
+    root = Path(root)
+    photos, counts_file = root / "photos", root / "counts.csv"
+    if not photos.is_dir():
+        raise ChocoError("no photos/ folder in this counted set", root)
+    truth = dataset.read_counts(counts_file)
+    found = {dataset.photo_id(stem) for stem in dataset.list_photos(photos)}
+    missing, extra = sorted(set(truth.index) - found), sorted(found - set(truth.index))
+    if missing or extra:
+        raise ChocoError(f"{len(missing)} id(s) of counts.csv have no photo and {len(extra)} photo(s) no counts, first: "
+                         f"{(missing or extra)[0]}", counts_file)
+    return photos, truth
+
+
+def score_counted_folder(model, root: str | Path, side: int | None, threshold: float, tta: str = "none",
+                         batch_size: int = 4) -> tuple[dict, Detections, pd.DataFrame]:
+    """The course metric of `model` at `threshold` on a counted set (`read_counted_folder`):
+    ({photos, chocolates, f1, images_per_s}, the raw detections, the true counts)."""
+    photos, truth = read_counted_folder(root)
+    found = detect(model, photos, side, batch_size, tta=tta)
+    truth = truth.loc[found.ids]
+    return ({"photos": len(found.ids), "chocolates": int(truth.to_numpy().sum()), "f1": f1_at(found, truth, threshold),
+             "images_per_s": found.images_per_s}, found, truth)
+
+
+# --------------------------------------------------------------------------------------------
 # One photo, one command
 # --------------------------------------------------------------------------------------------
 #: Where `count` looks for a checkpoint when none is given, in order: the committed run's

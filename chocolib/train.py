@@ -58,8 +58,11 @@ class TrainConfig:
     clip_grad_norm: float | None = None
     #: online camera effects on the training images (`augment.camera_effects`; the seed: none)
     camera_augment: bool = False
-    #: online flips, quarter turns and zoom (`augment.online_geometry`; the seed: none, its geometry is offline)
+    #: online flips, quarter turns and a zoom out or in over 0.45–2× (`augment.online_geometry`; the
+    #: seed: none, its geometry is offline)
     geometry_augment: bool = False
+    #: the online geometry's zoom (`augment.online_geometry`): wide (0.45–2×) or mild (0.75–1.25×)
+    scale_augment: str = "wide"
     #: online copy-paste with each chocolate's own colour, gloss, tilt and scale (`chocolib.copy_paste`;
     #: the seed: none)
     copy_paste: bool = False
@@ -73,6 +76,8 @@ class TrainConfig:
 
     def __post_init__(self):
         engine.check_loop_settings(self)
+        if self.scale_augment not in augment.SCALE_AUGMENTS:
+            raise ChocoError(f"scale_augment must be one of {', '.join(augment.SCALE_AUGMENTS)}, not {self.scale_augment!r}")
         if self.train_versions not in ("all", "originals"):
             raise ChocoError(f"train_versions must be all or originals, not {self.train_versions!r}")
         if set(self.loss_weights) != set(LOSS_NAMES):
@@ -163,7 +168,7 @@ def online_transforms(config: TrainConfig, samples=()):
     from torchvision.transforms import v2
 
     steps = ([copy_paste.copy_paste(samples)] if config.copy_paste else []) \
-        + ([augment.online_geometry()] if config.geometry_augment else []) + ([augment.camera_effects()] if config.camera_augment else [])
+        + ([augment.online_geometry(config.scale_augment)] if config.geometry_augment else []) + ([augment.camera_effects()] if config.camera_augment else [])
     return v2.Compose(steps) if steps else None
 
 
@@ -216,6 +221,7 @@ def _run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) ->
     train = {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES}
     # the online effects' ranges are part of what a run is: a change of them is a new run
     online = {"camera": asdict(augment.CameraParams()) if config.camera_augment else None,
+              "scale": asdict(augment.ScaleParams()) if config.geometry_augment and config.scale_augment == "wide" else None,
               "copy_paste": asdict(copy_paste.CopyPasteParams()) if config.copy_paste else None}
     return {"checkpoint_version": CHECKPOINT_VERSION, "detector": detector.as_dict(), "train": train,
             "online": json.loads(json.dumps(online)), "data": data}

@@ -270,23 +270,105 @@ def test_each_camera_effect_alone_does_what_it_says():
 
 
 def test_online_geometry_moves_boxes_with_the_pixels():
-    """A one-pixel-wide bright box: after flips, quarter turns and zoom its box still frames the bright pixels."""
+    """A bright box: after flips, quarter turns and a zoom out or in its box still frames the bright
+    pixels; it is dropped only when a zoom-in's frame cut it."""
     import torch
     from torchvision import tv_tensors
-    from torchvision.transforms import v2
 
-    for seed in range(6):
+    kept = 0
+    for seed in range(16):
         pixels = torch.zeros(3, 60, 90, dtype=torch.uint8)
         pixels[:, 20:30, 40:55] = 255
         boxes = tv_tensors.BoundingBoxes(torch.tensor([[40.0, 20.0, 55.0, 30.0]]), format="XYXY", canvas_size=(60, 90))
         torch.manual_seed(seed)
         image, target = augment.online_geometry()(tv_tensors.Image(pixels), {"boxes": boxes, "labels": torch.tensor([4])})
+        assert sorted(image.shape[-2:]) == [60, 90]  # quarter turns swap the sides, the zoom keeps them
         bright = (image[0] > 128).nonzero()
+        if not len(target["labels"]):
+            height, width = image.shape[-2:]
+            assert len(bright) and (bright[:, 0].min() == 0 or bright[:, 1].min() == 0
+                                    or bright[:, 0].max() == height - 1 or bright[:, 1].max() == width - 1)
+            continue
+        kept += 1
         x0, y0, x1, y1 = target["boxes"][0].tolist()
         assert target["labels"].tolist() == [4]
         assert abs(bright[:, 1].min() - x0) <= 2 and abs(bright[:, 1].max() + 1 - x1) <= 2
         assert abs(bright[:, 0].min() - y0) <= 2 and abs(bright[:, 0].max() + 1 - y1) <= 2
-        assert sorted(image.shape[-2:]) == [60, 90]  # quarter turns swap the sides, nothing else changes them
+    assert kept >= 10
+
+
+def _bright_sample(side: int = 20):
+    import torch
+    from torchvision import tv_tensors
+
+    pixels = torch.full((3, 100, 160), 90, dtype=torch.uint8)
+    pixels[:, 40:40 + side, 70:70 + side] = 255
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[70.0, 40.0, 70.0 + side, 40.0 + side]]), format="XYXY", canvas_size=(100, 160))
+    return tv_tensors.Image(pixels), {"boxes": boxes, "labels": torch.tensor([2]), "image_id": 0}
+
+
+def test_zoom_out_shrinks_the_chocolate_onto_the_photos_own_colour_and_zoom_in_enlarges_it():
+    import torch
+
+    jitter = augment.ScaleJitter()
+    torch.manual_seed(0)
+    image, target = jitter.zoom_out(*_bright_sample(), share=0.5)
+    assert image.shape[-2:] == (100, 160)
+    x0, y0, x1, y1 = target["boxes"][0].tolist()
+    assert abs((x1 - x0) - 10) < 0.5 and abs((y1 - y0) - 10) < 0.5
+    assert (image[0, round(y0) + 1:round(y1) - 1, round(x0) + 1:round(x1) - 1] > 200).all()
+    assert (image[0] > 200).sum() <= 10 * 10 + 40  # no bright pixel outside the shrunk box: the border is flat grey
+    assert set(image[0, 0, :].tolist()) == {90} or set(image[0, -1, :].tolist()) == {90}
+    torch.manual_seed(0)
+    image, target = jitter.zoom_in(*_bright_sample(), zoom=1.25)
+    x0, y0, x1, y1 = target["boxes"][0].tolist()
+    assert abs((x1 - x0) - 25) < 0.5 and abs((y1 - y0) - 25) < 0.5
+    assert (image[0, round(y0) + 1:round(y1) - 1, round(x0) + 1:round(x1) - 1] > 200).all()
+
+
+def test_zoom_in_drops_a_chocolate_that_the_frame_leaves_less_than_half_of():
+    import torch
+
+    jitter = augment.ScaleJitter()
+    dropped = kept = 0
+    for seed in range(40):
+        torch.manual_seed(seed)
+        image, target = jitter.zoom_in(*_bright_sample(40), zoom=2.0)
+        visible = int((image[0] > 200).sum())
+        if len(target["labels"]):
+            kept += 1
+            x0, y0, x1, y1 = target["boxes"][0].tolist()
+            assert visible >= 0.45 * 80 * 80 and (x1 - x0) * (y1 - y0) >= 0.45 * 80 * 80
+        else:
+            dropped += 1
+            assert visible <= 0.55 * 80 * 80
+    assert kept and dropped
+
+
+def test_every_scale_setting_is_known():
+    from chocolib import train
+    from chocolib.errors import ChocoError
+
+    with pytest.raises(ChocoError, match="scale_augment"):
+        augment.online_geometry("huge")
+    with pytest.raises(ChocoError, match="scale_augment"):
+        train.TrainConfig(scale_augment="huge")
+
+
+def test_a_cast_shadow_darkens_part_of_the_image_only():
+    import torch
+
+    mask = augment.shadow_mask(80, 120, 2.0, torch.Generator().manual_seed(0))
+    assert mask.shape == (80, 120) and mask.min() >= 0 and mask.max() <= 1
+    assert 0 < (mask > 0.5).mean() < 1
+    effects = augment.camera_effects(augment.CameraParams(p=0.0))
+    params = effects.make_params([])
+    params["shadow"] = (0.5, 1.0)
+    pixels = torch.full((3, 80, 120), 200, dtype=torch.uint8)
+    from torchvision import tv_tensors
+
+    out = effects.transform(tv_tensors.Image(pixels), params)
+    assert out.min() <= 105 and out.max() == 200
 
 
 def test_originals_are_told_from_versions():

