@@ -15,13 +15,13 @@ the seed's threshold 0.6 and the best count F1 over notebook 05's threshold swee
 threshold) of the best epoch's checkpoint — all on the split's validation photos, never on a test set.
 
 The validation photos share the training photos' look and scale, so a candidate is ranked by
-**one criterion**: the mean of four F1s, printed beside it, all at the threshold chosen on clean
-validation — clean validation, the corruption suite (`chocolib.robustness`), the shift suite
-(`chocolib.shifts`: camera distance, occlusion, shadow) and, with ``--dev-hard``, the public hard
-set (without it, the mean of the other three). A candidate that wins clean validation but loses
-the rest does not win.
+**one criterion** (`chocolib.judge`): the mean of four F1s, printed beside it, all at the threshold
+chosen on clean validation — clean validation, the corruption suite (`chocolib.robustness`), the
+shift suite (`chocolib.shifts`: camera distance, occlusion, shadow) and, with ``--dev-hard``, the
+public hard set (without it, the mean of the other three). A candidate that wins clean validation
+but loses the rest does not win.
 
-The `cpu` profile was chosen from this table (README "Training on the CPU"). Runs are written to
+The `cpu` profile was chosen from this table (docs/cpu-profile.md). Runs are written to
 ``--work`` (default: a temporary folder) and can be looked at with `chocolib.engine.read_history`;
 run again with the same ``--work`` and the finished trainings are reused (only the table is made
 again, e.g. with ``--csv``).
@@ -94,26 +94,10 @@ def run(candidate: Candidate, split: Path, work: Path, minutes: float, seed: int
     return train.train(split / "train", split / "val", work / candidate.name, detector, config).out
 
 
-def generalisation(model, split: Path, threshold: float, dev_hard: Path | None, seed: int = 0) -> dict:
-    """The four F1s of the criterion at `threshold`, and their mean."""
-    from chocolib import annotations, predict, robustness, shifts
-
-    val = split / "val"
-    labels = annotations.read_labels(val / "labels")
-    found = predict.detect(model, val / "images", None)
-    truth = predict.true_counts(labels, found.ids)
-    parts = {"clean F1": predict.f1_at(found, truth, threshold),
-             "corruption F1": robustness.summary(robustness.corruption_table(model, val / "images", truth, None, threshold, seed))["corruption_f1"],
-             "shift F1": shifts.summary(shifts.shift_table(model, val / "images", labels, None, threshold, seed)[0])["shift_f1"]}
-    if dev_hard is not None:
-        parts["dev-hard F1"] = predict.score_counted_folder(model, dev_hard, None, threshold)[0]["f1"]
-    return {**parts, "criterion": sum(parts.values()) / len(parts)}
-
-
 def score(candidate: Candidate, out: Path, split: Path, dev_hard: Path | None = None, seed: int = 0) -> dict:
     """The table's row for a finished run in `out`: its history, its best checkpoint on validation
     and, at the threshold chosen there, the criterion."""
-    from chocolib import annotations, engine, models, predict, train
+    from chocolib import annotations, engine, judge, models, predict
 
     history = engine.read_history(out)
     saved = engine.read_config(out)
@@ -130,7 +114,7 @@ def score(candidate: Candidate, out: Path, split: Path, dev_hard: Path | None = 
             "steps": saved["steps_per_epoch"] * len(history), "images/s": float(history["images_per_s"].mean()),
             "train+val min": float(history["seconds"].sum()) / 60, "val loss": float(last["val_loss"]),
             "F1@0.6": predict.f1_at(found, truth, 0.6), "best F1": float(best["f1"]), "at": float(best["threshold"]),
-            **generalisation(model, split, chosen, dev_hard, seed)}
+            **judge.judge(model, split / "val", None, dev_hard, chosen, seed).row()}
 
 
 def main() -> None:
@@ -168,7 +152,9 @@ def main() -> None:
     print(f"\nbudget {args.minutes:g} min of training per candidate, {EPOCHS} epochs each, validation on {args.data / 'val'}:")
     print(table.to_string(index=False, formatters={"images/s": "{:.2f}".format, "train+val min": "{:.1f}".format, "val loss": "{:.4f}".format,
                                                    "F1@0.6": "{:.4f}".format, "best F1": "{:.4f}".format, "at": "{:.2f}".format}))
-    parts = [c for c in ("clean F1", "corruption F1", "shift F1", "dev-hard F1") if c in table.columns]
+    from chocolib import judge
+
+    parts = [c for c in judge.PARTS if c in table.columns]
     print(f"\nranked by the criterion, the mean of {', '.join(parts)} (at the threshold chosen on clean validation):")
     print(table[["candidate", *parts, "criterion"]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 

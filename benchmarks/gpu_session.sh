@@ -1,5 +1,5 @@
 #!/bin/bash
-# One GPU session, as run on an NVIDIA H200 for issue 6 (see README "YOLO12s"):
+# One GPU session, as run on an NVIDIA H200 for issue 6 (see docs/yolo12.md):
 #   1. import the annotations and augment the twin at the full profile's side (1333 px), 16 workers;
 #   2. train YOLO12s with the full profile's settings (640 × 640, batch 16, 50 × 16 draws an epoch)
 #      for YOLO_EPOCHS epochs, stopped after YOLO_SECONDS (the lease's limit);

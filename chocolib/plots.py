@@ -368,8 +368,9 @@ def class_errors_under_shift(errors: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 4))
     shares.iloc[::-1].plot.barh(ax=ax, color=sns.color_palette("deep")[3:5], width=0.8)
     ax.set_xlabel("share of the class's chocolates, over every shifted setting")
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     ax.grid(axis="x", alpha=0.3)
+    ax.set_ylabel("")
     ax.set_title("Where counting fails under the shifts", fontsize=10)
     fig.tight_layout()
     return fig

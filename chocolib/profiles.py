@@ -90,7 +90,7 @@ PROFILES: dict[str, Profile] = {
         augment_passes=10,
         val_fraction=0.2,
         work_side=800,
-        # chosen by benchmarks/accuracy_budget.py: see README "Training on the CPU"
+        # chosen by benchmarks/accuracy_budget.py: see docs/cpu-profile.md
         backbone="efficientnet_lite0", recipe="finetune",
         min_size=512, max_size=768, roi_samples=128,
         # 10 × 100 steps × 2 photos: ~22 min of training at ~1.6 images/s
@@ -98,11 +98,11 @@ PROFILES: dict[str, Profile] = {
         # 320: chocolates of the 800-px photos letterboxed to ~30–40 px (stride 8 sees them); 10 × 50 × 4
         # = 2 000 draws, ~7 min on 2 cores, what is left of the 45 minutes `make all` may take once the
         # Faster R-CNN has its share. benchmarks/yolo_anchor.py: at 416² the same minutes give 6 epochs
-        # and mAP@.5 0.10, at 320² 10 epochs and 0.20 (README "YOLO12s: the attempt the seed abandoned")
+        # and mAP@.5 0.10, at 320² 10 epochs and 0.20 (docs/yolo12.md)
         yolo_image_size=320, yolo_epochs=10, yolo_batch_size=4, yolo_steps_per_epoch=50, yolo_recipe="ultralytics",
         # the suite costs 31 passes over the 18 validation photos per view (~3.2 min a view on 2
         # cores); with the flip TTA beside it (+6.3 min) `make all` took ~46 minutes, so the TTA
-        # comparison is benchmarks/robustness.py's (README "Photos worse than the twin's"), and TTA
+        # comparison is benchmarks/robustness.py's (docs/robustness-and-generalisation.md), and TTA
         # is off: it gained 0.001 corruption F1 for half the speed
         tta="none", robustness_tta=("none",), robustness_corruptions=None,
     ),

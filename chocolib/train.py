@@ -94,11 +94,12 @@ RECIPES = {
     "seed": {"max_lr": 0.02, "clip_grad_norm": None, "camera_augment": False, "geometry_augment": False, "train_versions": "all"},
     # for an ImageNet-pretrained body: a 4× lower peak (at the seed's 0.02 the loss of the
     # EfficientNet-Lite0 detector became NaN at the schedule's peak), gradient norm clipped at 10,
-    # the resized originals varied online (flips, quarter turns, zoom) instead of the seed's offline
-    # crops, which zoom up to 3.5× away from the scale photos are counted at (benchmarks/
-    # accuracy_budget.py: 0.936 → 0.993 count F1 for the same 12 minutes), and camera effects
+    # the resized originals varied online (flips, quarter turns, a zoom out or in over 0.45–2×, as a
+    # camera steps back or leans in) instead of the seed's offline crops, which zoom up to 3.5× away
+    # from the scale photos are counted at (benchmarks/accuracy_budget.py: 0.936 → 0.993 count F1
+    # for the same 12 minutes, with the zoom then 0.75–1.25×), and camera effects
     # online so the count holds on photos less clean than the training set's, and copy-paste with
-    # each chocolate's own look, as real chocolates differ from the references (README "Photos worse
+    # each chocolate's own look, as real chocolates differ from the references (docs/robustness-and-generalisation.md, "Photos worse
     # than the twin's")
     "finetune": {"max_lr": 0.005, "clip_grad_norm": 10.0, "camera_augment": True, "geometry_augment": True,
                  "copy_paste": True, "train_versions": "originals"},

@@ -68,6 +68,58 @@ def tiny_checkpoint(tiny_split, tmp_path_factory) -> Path:
     return train.train(tiny_split / "train", tiny_split / "val", out, detector, config).best_checkpoint
 
 
+class RedSquareCounter:
+    """A stand-in detector whose answers are known on any picture: every 8-connected red region
+    (R > 0.7, G < 0.32 of the float image) of at least `min_pixels` becomes a box of model label
+    `label`, scored 0.9. It refuses images that are not floats in [0, 1], as a real detector's
+    normalisation silently would not."""
+
+    def __init__(self, label: int = 1, min_pixels: int = 30):
+        import torch
+
+        self.label, self.min_pixels = label, min_pixels
+        self.seen: list = []  # every image it was shown, as uint8 H × W × 3
+        self._device = torch.nn.Parameter(torch.zeros(1))
+
+    def parameters(self):
+        return iter([self._device])
+
+    def eval(self):
+        return self
+
+    def __call__(self, images):
+        import numpy as np
+        import torch
+        from scipy import ndimage
+
+        outputs = []
+        for image in images:
+            assert image.dtype == torch.float32 and float(image.min()) >= 0.0 and float(image.max()) <= 1.0, \
+                f"the model was given {image.dtype} in [{float(image.min())}, {float(image.max())}], not floats in [0, 1]"
+            x = image.numpy()
+            self.seen.append(np.rint(x.transpose(1, 2, 0) * 255).astype(np.uint8))
+            regions, _ = ndimage.label((x[0] > 0.7) & (x[1] < 0.32), structure=np.ones((3, 3)))
+            boxes = [[s[1].start, s[0].start, s[1].stop, s[0].stop] for i, s in enumerate(ndimage.find_objects(regions), 1)
+                     if (regions[s] == i).sum() >= self.min_pixels]
+            outputs.append({"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                            "scores": torch.full((len(boxes),), 0.9), "labels": torch.full((len(boxes),), self.label, dtype=torch.int64)})
+        return outputs
+
+
+def red_squares_photo(path: Path, squares=((20, 20), (100, 60), (170, 100)), size=(240, 160), side: int = 40) -> Path:
+    """A noisy grey table with red squares (top-left corners), saved at `path`."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(len(squares))
+    pixels = rng.integers(90, 130, (size[1], size[0], 3)).astype(np.uint8)
+    for x, y in squares:
+        pixels[y:y + side, x:x + side] = (220, 30, 30)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
 def run_cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "chocolib", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 

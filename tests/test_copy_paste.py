@@ -122,3 +122,23 @@ def test_occluded_chocolates_keep_their_boxes_in_the_training_sample(folder):
     assert torch.allclose(new["boxes"].as_subclass(torch.Tensor), target["boxes"].as_subclass(torch.Tensor), atol=1e-4)
     assert new["labels"].tolist() == target["labels"].tolist()
     assert not torch.equal(out.as_subclass(torch.Tensor), image.as_subclass(torch.Tensor))
+
+
+def test_a_pasted_chocolates_label_is_the_class_whose_pixels_it_holds(folder):
+    """Looks held fixed (no restyle, no gloss, no tint), every pasted box's centre has the colour
+    of the class its label names: a paste that kept the pixels of one cutout and the label of
+    another would fail."""
+    colour_of = {cls + 1: np.array(colour) for _, _, colour, cls in DISCS}  # model label ids
+    fixed = dict(restyle_p=0.0, brightness=(1.0, 1.0), contrast=(1.0, 1.0), saturation=(1.0, 1.0), gamma=(1.0, 1.0),
+                 hue=(0.0, 0.0), gloss_p=0.0, occlude_p=0.0, paste_p=1.0, paste_count=(4, 4))
+    pasted = 0
+    for seed in range(4):
+        image, target = _sample(folder, seed=seed, **fixed)
+        boxes = dataset.collate_fn([(image, target)])[1][0]["boxes"].numpy()
+        pixels = image.permute(1, 2, 0).numpy().astype(int)
+        for (x0, y0, x1, y1), label in zip(boxes[2:], target["labels"].tolist()[2:]):
+            centre = pixels[int((y0 + y1) / 2) - 1:int((y0 + y1) / 2) + 2, int((x0 + x1) / 2) - 1:int((x0 + x1) / 2) + 2].reshape(-1, 3)
+            distances = {other: np.abs(centre.mean(0) - colour).sum() for other, colour in colour_of.items()}
+            assert min(distances, key=distances.get) == label and distances[label] < 40, (label, centre.mean(0))
+            pasted += 1
+    assert pasted >= 6

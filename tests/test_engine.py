@@ -56,3 +56,45 @@ def test_epoch_orders_and_seeds_are_reproducible():
 def test_reading_a_folder_without_a_run_names_both_notebooks(tmp_path):
     with pytest.raises(ChocoError, match="04_faster_rcnn_training.ipynb or 03_yolo12_attempt.ipynb"):
         engine.read_history(tmp_path)
+
+
+def _row(epoch: int, val_loss: float, val_f1: float) -> dict:
+    return {"epoch": epoch, "train_loss": 1.0, "val_loss": val_loss, "val_f1": val_f1, "lr": 1e-3, "seconds": 1.0, "images_per_s": 2.0}
+
+
+# scripted validation histories: (monitor, patience, val_loss per epoch, val_f1 per epoch, best epoch, last epoch run)
+SCRIPTS = [
+    # the loss improves at 1, 2 and 5; patience 3 never runs out within 6 epochs
+    ("val_loss", 3, [1.0, 0.8, 0.9, 0.85, 0.7, 0.75], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 5, 6),
+    # patience 2: after the best at 2, epochs 3 and 4 are no better, so the run stops after 4
+    ("val_loss", 2, [1.0, 0.8, 0.9, 0.85, 0.7, 0.75], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], 2, 4),
+    # an equal value is not better: the best stays the first of the tie
+    ("val_loss", 2, [1.0, 0.8, 0.8, 0.8, 0.7, 0.6], [0.1, 0.1, 0.1, 0.1, 0.1, 0.1], 2, 4),
+    # val_f1 is better when higher: the best is epoch 3 whatever the loss does, stop after 3 + 2
+    ("val_f1", 2, [0.5, 0.4, 0.3, 0.2, 0.1, 0.05], [0.5, 0.6, 0.9, 0.8, 0.85, 0.95], 3, 5),
+    # patience 1 stops at the first epoch that is no better
+    ("val_f1", 1, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [0.2, 0.4, 0.3, 0.9, 0.9, 0.9], 2, 3),
+]
+
+
+@pytest.mark.parametrize("monitor, patience, losses, f1s, best_epoch, last_epoch", SCRIPTS)
+def test_early_stopping_and_the_best_epoch_follow_a_scripted_history(tmp_path, monitor, patience, losses, f1s, best_epoch, last_epoch):
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(epochs=len(losses), patience=patience, monitor=monitor)
+    progress = engine.Progress()
+    ran = 0
+    for epoch, (loss, f1) in enumerate(zip(losses, f1s), start=1):
+        ran = epoch
+        weights = {"w": torch.tensor([float(epoch)])}  # the epoch's 'model', so best.pt shows which it kept
+        if engine.end_epoch(tmp_path, progress, _row(epoch, loss, f1), config, {"model": weights}, {"model": weights}):
+            break
+    assert ran == last_epoch
+    assert progress.best_epoch == best_epoch and progress.finished
+    assert progress.stopped_early == (last_epoch < len(losses))
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["epoch"] == best_epoch and float(best["model"]["w"]) == best_epoch and best["monitor"] == monitor
+    assert best["value"] == pytest.approx((losses if monitor == "val_loss" else f1s)[best_epoch - 1])
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert float(last["model"]["w"]) == last_epoch and len(last["history"]) == last_epoch
+    assert len(engine.read_history(tmp_path)) == last_epoch

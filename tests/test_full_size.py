@@ -71,6 +71,24 @@ def test_boxes_land_on_the_chocolates_of_the_oriented_photo(camera, tiny_labels,
         upright = np.asarray(ImageOps.grayscale(dataset.read_photo(camera / "train" / f"{version['stem']}.JPG", max_side=384)), float)
         assert np.abs(pixels - upright).mean() < 6
         assert boxes
+        # every box covers a chocolate: its centre differs from the ring of table just around the box
+        # far more than it does for the same boxes turned half a turn, as a box read against the
+        # stored (unrotated) photo would lie
+        rgb = np.asarray(image, float)
+        height, width = rgb.shape[:2]
+
+        def contrast(cx, cy, w, h):
+            def mean(scale):
+                x0, x1 = max(0, int((cx - scale * w) * width)), min(width, int(np.ceil((cx + scale * w) * width)))
+                y0, y1 = max(0, int((cy - scale * h) * height)), min(height, int(np.ceil((cy + scale * h) * height)))
+                region = rgb[y0:y1, x0:x1]
+                return region.reshape(-1, 3).sum(0), region.shape[0] * region.shape[1]
+            (centre, n_centre), (inner, n_inner), (outer, n_outer) = mean(0.2), mean(0.5), mean(0.75)
+            return np.abs(centre / max(n_centre, 1) - (outer - inner) / max(n_outer - n_inner, 1)).sum()
+
+        on = [contrast(b.cx, b.cy, b.w, b.h) for b in boxes]
+        turned = [contrast(1 - b.cx, 1 - b.cy, b.w, b.h) for b in boxes]
+        assert np.mean(on) > 40 and np.mean(on) > 2 * np.mean(turned), (on, turned)
 
 
 def test_predict_runs_on_camera_photos(camera, tiny_checkpoint, tmp_path):

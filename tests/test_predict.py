@@ -9,7 +9,7 @@ from PIL import Image
 from chocolib import classes, dataset, metric, predict
 from chocolib.errors import ChocoError
 
-from conftest import assert_user_error, last_line, run_cli
+from conftest import RedSquareCounter, assert_user_error, last_line, red_squares_photo, run_cli
 
 NAMES = list(classes.KAGGLE_NAMES)
 
@@ -199,6 +199,72 @@ def test_predict_command_writes_the_submission_and_the_raw_detections(tiny_check
     pd.testing.assert_frame_equal(detections.counts(0.05).loc[submission.index], submission, check_names=False)
     score = run_cli("score", "--truth", tiny_source / "test_truth.csv", "--submission", out)
     assert 0.0 <= float(last_line(score.stdout)) <= 1.0
+
+
+def test_detect_gives_the_model_floats_in_0_1_and_counts_what_it_finds(tmp_path):
+    """A stand-in that finds red squares: the counts are the squares of each photo, and a photo
+    reaching the model in 0–255 (a lost ``/ 255``) is refused by it."""
+    red_squares_photo(tmp_path / "photos" / "L1.png")
+    red_squares_photo(tmp_path / "photos" / "L2.png", squares=((30, 40),))
+    counter = RedSquareCounter(label=classes.LABEL_IDS["Comtesse"])
+    found = predict.detect(counter, tmp_path / "photos", None, batch_size=2)
+    counts = found.counts(0.5)
+    assert counts.loc["1", "Comtesse"] == 3 and counts.loc["2", "Comtesse"] == 1 and counts.to_numpy().sum() == 4
+    # the boxes are the squares', normalised to the photo: 40 px of 240 × 160
+    first = found.table[found.table["id"] == "1"].sort_values("x0").iloc[0]
+    assert (first["x0"], first["y0"], first["x1"], first["y1"]) == pytest.approx((20 / 240, 20 / 160, 60 / 240, 60 / 160), abs=1e-6)
+
+
+def _model_copy(checkpoint, folder):
+    import shutil
+
+    folder.mkdir()
+    shutil.copy(checkpoint, folder / "best.pt")
+    shutil.copy(checkpoint.parent / "config.json", folder / "config.json")
+    return folder / "best.pt"
+
+
+def test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it(tiny_checkpoint, tiny_source, tmp_path, caplog, capsys):
+    """The predict command's own parser and function, in this process (a subprocess per option
+    would cost a torch import each)."""
+    import json
+    import logging
+
+    from chocolib import cli
+
+    weights = _model_copy(tiny_checkpoint, tmp_path / "model")
+    images = tiny_source / "test"
+
+    def run(name, *options):
+        out = tmp_path / f"{name}.csv"
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert cli.main(["predict", "--weights", str(weights), "--images", str(images), "--out", str(out), *options]) == 0
+        return dataset.read_counts(out), predict.read_detections(tmp_path / f"{name}_detections.csv"), caplog.text
+
+    _, raw, _ = run("raw", "--threshold", "0.05")
+    scores = np.sort(raw.table["score"].to_numpy())
+    assert len(scores) >= 4, "the tiny model found too little to tell thresholds apart"
+    saved = float(np.round((scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2, 6))  # between two scores
+    assert (scores >= saved).sum() not in ((scores >= predict.SEED_THRESHOLD).sum(), len(scores))
+    (tmp_path / "model" / "threshold.json").write_text(json.dumps({"threshold": saved, "tta": "none"}))
+    counts, _, log = run("saved")
+    assert counts.to_numpy().sum() == (scores >= saved).sum()  # the saved threshold, not the seed's 0.6
+    assert f"threshold {saved:.2f}, chosen on validation (threshold.json)" in log
+
+    _, batch_of_one, _ = run("batch1", "--threshold", "0.05", "--batch-size", "1")
+    pd.testing.assert_frame_equal(batch_of_one.counts(0.05), raw.counts(0.05))
+    _, small, _ = run("small", "--threshold", "0.05", "--work-side", "96")
+    assert not small.table[["x0", "y0", "x1", "y1"]].equals(raw.table[["x0", "y0", "x1", "y1"]])  # other pixels reached the model
+    tta_counts, flipped, _ = run("tta", "--threshold", "0.05", "--tta", "hflip")
+    assert not flipped.table["score"].equals(raw.table["score"])
+    pd.testing.assert_frame_equal(flipped.counts(0.05).loc[tta_counts.index], tta_counts, check_names=False)
+    ids = list(dataset.read_counts(tiny_source / "sample_submission.csv").index)
+    sample = _sample(tmp_path / "mine.csv", [*ids, "999"])  # not the default beside test/: one id too many
+    assert cli.main(["predict", "--weights", str(weights), "--images", str(images), "--out", str(tmp_path / "s.csv"),
+                     "--sample-submission", str(sample)]) == 2
+    assert "mine.csv: 1 id(s) of mine.csv have no photo, first: 999" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
 
 
 def test_predict_command_errors(tiny_checkpoint, tiny_source, tmp_path):

@@ -107,3 +107,25 @@ def test_the_table_of_a_checkpoint_with_and_without_tta(tiny_checkpoint, tiny_sp
         assert table["corruption"].tolist() == ["clean", "jpeg", "jpeg", "jpeg"] and (table["tta"] == tta).all()
         assert table["f1"].between(0, 1).all() and (table["images_per_s"] > 0).all()
         assert table["threshold"].nunique() == 1  # chosen once, on the clean photos
+
+
+def test_the_model_sees_each_corrupted_photo_not_the_clean_one(tmp_path):
+    """What reaches the model, by pixel hash: the clean photo first, then for every corruption and
+    severity exactly `corrupt`'s output for that photo and seed — never the clean photo again."""
+    import hashlib
+
+    from chocolib import classes, dataset
+
+    from conftest import RedSquareCounter, red_squares_photo
+
+    photo = red_squares_photo(tmp_path / "images" / "L7.png")
+    counter = RedSquareCounter()
+    truth = pd.DataFrame([[3] + [0] * 12], index=pd.Index(["7"], name="id"), columns=list(classes.KAGGLE_NAMES))
+    table = robustness.corruption_table(counter, tmp_path / "images", truth, None, threshold=0.5, seed=4)
+    digest = lambda pixels: hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+    clean = dataset.read_photo(photo)
+    expected = [digest(np.asarray(clean))] + [digest(np.asarray(robustness.corrupt(clean, name, severity, 4, "L7")))
+                                              for name in robustness.CORRUPTIONS for severity in robustness.SEVERITIES]
+    assert [digest(seen) for seen in counter.seen] == expected
+    assert expected.count(expected[0]) == 1
+    assert table.loc[0, "f1"] == 1.0 and len(table) == 1 + 3 * len(robustness.CORRUPTIONS)  # clean: the three squares

@@ -11,6 +11,8 @@ from PIL import Image
 from chocolib import classes, shifts
 from chocolib.errors import ChocoError
 
+from conftest import RedSquareCounter
+
 RED = (220, 30, 30)
 
 
@@ -97,31 +99,6 @@ def test_unknown_shift_or_severity_is_refused():
         shifts.shift(_scene(), "tilt", 1)
     with pytest.raises(ChocoError, match="severity 4"):
         shifts.shift(_scene(), "zoom_in", 4)
-
-
-class RedSquareCounter(torch.nn.Module):
-    """A stand-in detector that finds red squares: every 4-connected red region becomes a box of
-    class `label` — so its answers on any shifted photo are known."""
-
-    def __init__(self, label: int = 1, min_pixels: int = 30):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.label, self.min_pixels = label, min_pixels
-
-    def forward(self, images):
-        from scipy import ndimage
-
-        outputs = []
-        for image in images:
-            assert image.max() <= 1.0
-            x = image.numpy()
-            red = (x[0] > 0.7) & (x[1] < 0.32)
-            regions, n = ndimage.label(red)
-            boxes = [[s[1].start, s[0].start, s[1].stop, s[0].stop] for i, s in enumerate(ndimage.find_objects(regions), 1)
-                     if (regions[s] == i).sum() >= self.min_pixels]
-            outputs.append({"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-                            "scores": torch.full((len(boxes),), 0.9), "labels": torch.full((len(boxes),), self.label, dtype=torch.int64)})
-        return outputs
 
 
 def test_shift_table_scores_a_perfect_counter_at_one_and_a_mislabelling_one_with_swaps(tmp_path):

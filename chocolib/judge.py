@@ -1,0 +1,67 @@
+"""Judging a model beyond its validation photos: one criterion over four measurements.
+
+The validation split shares the training photos' look and scale, so a model is judged on four
+count F1s, all at the threshold chosen on clean validation (`predict.choose_threshold`):
+
+* **clean** — the validation photos as they are;
+* **corruption** — the mean over the corruption suite (`chocolib.robustness`: blur, noise, JPEG,
+  light and colour, three severities each);
+* **shift** — the mean over the shift suite (`chocolib.shifts`: camera farther and closer,
+  things lying across chocolates, hard shadows);
+* **dev-hard** — a counted set never trained on (`predict.score_counted_folder`), when given.
+
+The **criterion** is their mean: a model that wins clean validation but loses the rest does not win.
+`benchmarks/accuracy_budget.py` ranks training candidates by it, `benchmarks/generalisation.py`
+prints it for checkpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from chocolib import annotations, predict, robustness, shifts
+
+PARTS = ("clean F1", "corruption F1", "shift F1", "dev-hard F1")
+
+
+@dataclass
+class Judgement:
+    threshold: float
+    parts: dict[str, float]
+    corruptions: pd.DataFrame
+    shifts: pd.DataFrame
+    shift_errors: pd.DataFrame
+    dev_hard: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def criterion(self) -> float:
+        return sum(self.parts.values()) / len(self.parts)
+
+    def row(self) -> dict:
+        return {"threshold": self.threshold, **self.parts, "criterion": self.criterion}
+
+
+def judge(model, val_dir: str | Path, side: int | None, dev_hard: str | Path | None = None, threshold: float | None = None,
+          seed: int = 0, corruptions=None, tta: str = "none") -> Judgement:
+    """The four measurements of `model` on a split folder `val_dir` (``images/``, ``labels/``) and
+    the counted set `dev_hard` (None: three parts), at `threshold` (None: chosen on clean validation)."""
+    val_dir = Path(val_dir)
+    labels = annotations.read_labels(val_dir / "labels")
+    found = predict.detect(model, val_dir / "images", side, tta=tta)
+    truth = predict.true_counts(labels, found.ids)
+    if threshold is None:
+        threshold = predict.choose_threshold(found, truth).threshold
+    corrupted = robustness.corruption_table(model, val_dir / "images", truth, side, threshold, seed, corruptions, tta=tta)
+    shifted, errors = shifts.shift_table(model, val_dir / "images", labels, side, threshold, seed, tta=tta)
+    parts = {"clean F1": predict.f1_at(found, truth, threshold),
+             "corruption F1": robustness.summary(corrupted)["corruption_f1"],
+             "shift F1": shifts.summary(shifted)["shift_f1"]}
+    hard = None
+    if dev_hard is not None:
+        hard = predict.score_counted_folder(model, dev_hard, side, threshold, tta)[0]
+        parts["dev-hard F1"] = hard["f1"]
+    return Judgement(threshold, parts, corrupted, shifted, errors, hard)
