@@ -8,9 +8,9 @@ OUT     ?= runs/$(PROFILE)
 SHARED  ?= ../shared/data
 PY      := $(VENV)/bin/python
 
-.PHONY: all setup latex run test canonical clean
+.PHONY: all setup latex run test lint canonical clean
 
-## all: set up, then run the whole pipeline on the embedded dataset (PROFILE=cpu; PROFILE=tiny for a 1-minute look)
+## all: set up, then run the whole pipeline on the embedded dataset (PROFILE=cpu, ~45 min on 2 cores; PROFILE=tiny, ~6 min)
 all: setup run
 
 ## setup: a virtual environment with the pinned requirements and chocolib (editable), and LaTeX for the PDF report
@@ -41,6 +41,12 @@ run: setup
 ## test: the test suite (unit tests + every notebook through papermill on the tiny profile)
 test: setup
 	$(PY) -m pytest -q
+
+LINTED := chocolib tests benchmarks notebooks report/report.ipynb
+## lint: Ruff's lint rules and its format check (pyproject.toml) over the code, the tests and the notebooks
+lint: setup
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 
 ## canonical: the committed run, on the IAPR 2025 twin with the real annotation, into the repository itself
 canonical: setup

@@ -62,12 +62,27 @@ CANDIDATES = [
     Candidate("lite1-512", "efficientnet_lite1", "imagenet", 512, 768, 2, "finetune", OFFLINE),
     # the resized originals only, varied online (flips, quarter turns, zoom 0.75–1.25, camera
     # effects) instead of the seed's offline crops, which zoom in up to 3.5×
-    Candidate("lite0-512-online", "efficientnet_lite0", "imagenet", 512, 768, 2, "finetune",
-              (("train_versions", "originals"), ("geometry_augment", True), ("scale_augment", "mild"),
-               ("anchor_sizes", (32, 64, 128, 256, 512)))),
+    Candidate(
+        "lite0-512-online",
+        "efficientnet_lite0",
+        "imagenet",
+        512,
+        768,
+        2,
+        "finetune",
+        (("train_versions", "originals"), ("geometry_augment", True), ("scale_augment", "mild"), ("anchor_sizes", (32, 64, 128, 256, 512))),
+    ),
     # the same, zoomed out and in over 0.45–2× (augment.ScaleJitter) with anchors from 16 px
-    Candidate("lite0-512-wide", "efficientnet_lite0", "imagenet", 512, 768, 2, "finetune",
-              (("train_versions", "originals"), ("geometry_augment", True), ("scale_augment", "wide"))),
+    Candidate(
+        "lite0-512-wide",
+        "efficientnet_lite0",
+        "imagenet",
+        512,
+        768,
+        2,
+        "finetune",
+        (("train_versions", "originals"), ("geometry_augment", True), ("scale_augment", "wide")),
+    ),
 ]
 EPOCHS = 4
 PROBE_STEPS = 6
@@ -76,10 +91,21 @@ PROBE_STEPS = 6
 def configs(candidate: Candidate, epochs: int, steps: int, seed: int):
     from chocolib import profiles, train
 
-    return train.configs_for(profiles.get("cpu"), seed, recipe=candidate.recipe, backbone=candidate.backbone,
-                             pretrained=candidate.pretrained, min_size=candidate.min_size, max_size=candidate.max_size,
-                             batch_size=candidate.batch_size, epochs=epochs, steps_per_epoch=steps, patience=epochs,
-                             device="cpu", **dict(candidate.extra))
+    return train.configs_for(
+        profiles.get("cpu"),
+        seed,
+        recipe=candidate.recipe,
+        backbone=candidate.backbone,
+        pretrained=candidate.pretrained,
+        min_size=candidate.min_size,
+        max_size=candidate.max_size,
+        batch_size=candidate.batch_size,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        patience=epochs,
+        device="cpu",
+        **dict(candidate.extra),
+    )
 
 
 def run(candidate: Candidate, split: Path, work: Path, minutes: float, seed: int) -> Path:
@@ -108,13 +134,24 @@ def score(candidate: Candidate, out: Path, split: Path, dev_hard: Path | None = 
     sweep = predict.threshold_sweep(found, truth)
     best = sweep.loc[sweep["f1"].idxmax()]
     chosen = predict.choose_threshold(found, truth).threshold
-    return {"candidate": candidate.name, "backbone": candidate.backbone, "weights": saved["weights_used"],
-            "input": f"{candidate.min_size}/{candidate.max_size}", "batch": candidate.batch_size, "recipe": candidate.recipe,
-            "data": dict(candidate.extra).get("train_versions", "all") + (" + online geometry" if dict(candidate.extra).get("geometry_augment") else ""),
-            "steps": saved["steps_per_epoch"] * len(history), "images/s": float(history["images_per_s"].mean()),
-            "train+val min": float(history["seconds"].sum()) / 60, "val loss": float(last["val_loss"]),
-            "F1@0.6": predict.f1_at(found, truth, 0.6), "best F1": float(best["f1"]), "at": float(best["threshold"]),
-            **judge.judge(model, split / "val", None, dev_hard, chosen, seed).row()}
+    return {
+        "candidate": candidate.name,
+        "backbone": candidate.backbone,
+        "weights": saved["weights_used"],
+        "input": f"{candidate.min_size}/{candidate.max_size}",
+        "batch": candidate.batch_size,
+        "recipe": candidate.recipe,
+        "data": dict(candidate.extra).get("train_versions", "all")
+        + (" + online geometry" if dict(candidate.extra).get("geometry_augment") else ""),
+        "steps": saved["steps_per_epoch"] * len(history),
+        "images/s": float(history["images_per_s"].mean()),
+        "train+val min": float(history["seconds"].sum()) / 60,
+        "val loss": float(last["val_loss"]),
+        "F1@0.6": predict.f1_at(found, truth, 0.6),
+        "best F1": float(best["f1"]),
+        "at": float(best["threshold"]),
+        **judge.judge(model, split / "val", None, dev_hard, chosen, seed).row(),
+    }
 
 
 def main() -> None:
@@ -124,12 +161,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="candidate names to run (default: all)")
     parser.add_argument("--work", type=Path, default=None, help="where the runs go (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dev-hard", type=Path, default=None,
-                        help="a counted set (photos/, counts.csv) to score beside validation, never trained on")
-    parser.add_argument("--table-only", action="store_true",
-                        help="train nothing: make the table from the finished runs already in --work")
-    parser.add_argument("--csv", type=Path, default=None,
-                        help="also write the table here (notebook 04 shows benchmarks/results/accuracy_budget_cpu.csv)")
+    parser.add_argument(
+        "--dev-hard", type=Path, default=None, help="a counted set (photos/, counts.csv) to score beside validation, never trained on"
+    )
+    parser.add_argument("--table-only", action="store_true", help="train nothing: make the table from the finished runs already in --work")
+    parser.add_argument(
+        "--csv", type=Path, default=None, help="also write the table here (notebook 04 shows benchmarks/results/accuracy_budget_cpu.csv)"
+    )
     args = parser.parse_args()
     import logging
 
@@ -150,8 +188,19 @@ def main() -> None:
 
         fileio.write_text(args.csv, table.to_csv(index=False, float_format="%.4f"))
     print(f"\nbudget {args.minutes:g} min of training per candidate, {EPOCHS} epochs each, validation on {args.data / 'val'}:")
-    print(table.to_string(index=False, formatters={"images/s": "{:.2f}".format, "train+val min": "{:.1f}".format, "val loss": "{:.4f}".format,
-                                                   "F1@0.6": "{:.4f}".format, "best F1": "{:.4f}".format, "at": "{:.2f}".format}))
+    print(
+        table.to_string(
+            index=False,
+            formatters={
+                "images/s": "{:.2f}".format,
+                "train+val min": "{:.1f}".format,
+                "val loss": "{:.4f}".format,
+                "F1@0.6": "{:.4f}".format,
+                "best F1": "{:.4f}".format,
+                "at": "{:.2f}".format,
+            },
+        )
+    )
     from chocolib import judge
 
     parts = [c for c in judge.PARTS if c in table.columns]

@@ -30,11 +30,15 @@ def one(images: str, labels: str, passes: int, work_side: int, workers: int) -> 
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        summary = augment.augment(images, labels, Path(tmp) / "out", augment.AugmentParams(passes=passes, work_side=work_side), workers=workers)
+        summary = augment.augment(
+            images, labels, Path(tmp) / "out", augment.AugmentParams(passes=passes, work_side=work_side), workers=workers
+        )
         seconds = time.perf_counter() - started
     made = summary.train_images + summary.val_images + len(summary.removed)
     return {
-        "images": made, "seconds": round(seconds, 1), "images_per_s": round(made / seconds, 1),
+        "images": made,
+        "seconds": round(seconds, 1),
+        "images_per_s": round(made / seconds, 1),
         "peak_main_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_worker_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "line": summary.line(),
@@ -71,14 +75,23 @@ def main() -> None:
     configs = [(10, 800, cores)] if args.quick else [(10, 800, cores), (10, 800, 1), (10, 1333, cores)]
     with tempfile.TemporaryDirectory() as tmp:
         datasets = prepare(Path(tmp))
-        print(f"{'data':<9} {'passes':>6} {'side':>5} {'workers':>7} {'images':>6} {'seconds':>7} {'img/s':>6} {'main MB':>7} {'worker MB':>9}  result")
+        print(
+            f"{'data':<9} {'passes':>6} {'side':>5} {'workers':>7} {'images':>6} {'seconds':>7} {'img/s':>6} {'main MB':>7} {'worker MB':>9}  result"
+        )
         for name, (images, labels) in datasets.items():
             for passes, side, workers in configs:
-                result = subprocess.run([sys.executable, __file__, "--one", str(images), str(labels), str(passes), str(side), str(workers)],
-                                        capture_output=True, text=True, check=True)
+                result = subprocess.run(
+                    [sys.executable, __file__, "--one", str(images), str(labels), str(passes), str(side), str(workers)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 r = json.loads(result.stdout.strip().splitlines()[-1])
-                print(f"{name:<9} {passes:>6} {side:>5} {workers:>7} {r['images']:>6} {r['seconds']:>7} {r['images_per_s']:>6} "
-                      f"{r['peak_main_mb']:>7} {r['peak_worker_mb']:>9}  {r['line']}", flush=True)
+                print(
+                    f"{name:<9} {passes:>6} {side:>5} {workers:>7} {r['images']:>6} {r['seconds']:>7} {r['images_per_s']:>6} "
+                    f"{r['peak_main_mb']:>7} {r['peak_worker_mb']:>9}  {r['line']}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ def measure(args: list[str]) -> dict:
     forked child shares with this process)."""
     import psutil
 
-    process = psutil.Popen([sys.executable, __file__, "--stage-json", json.dumps(args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = psutil.Popen(
+        [sys.executable, __file__, "--stage-json", json.dumps(args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak_main = peak_worker = 0
     while process.poll() is None:
         try:
@@ -88,8 +90,12 @@ def untrained_checkpoint(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=SHARED / "iapr2025-twin", help="a Kaggle-layout folder (default: the twin)")
-    parser.add_argument("--export", type=Path, default=SHARED / "iapr2025" / "annotations" / "roboflow_yolo",
-                        help="its annotation export (default: the real Roboflow export of the twin)")
+    parser.add_argument(
+        "--export",
+        type=Path,
+        default=SHARED / "iapr2025" / "annotations" / "roboflow_yolo",
+        help="its annotation export (default: the real Roboflow export of the twin)",
+    )
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "full-size", help="where the copy and the outputs go")
     parser.add_argument("--photos", type=int, default=None, help="photos per split (default: all, 90 + 180 for the twin)")
     parser.add_argument("--weights", type=Path, default=None, help="a checkpoint for predict (default: an untrained cpu-profile detector)")
@@ -116,22 +122,52 @@ def main() -> None:
         shutil.rmtree(args.work / earlier, ignore_errors=True)
     stages = [
         ("check", train_photos + test_photos, ["check", "--data", kaggle]),
-        ("import-annotations", train_photos, ["import-annotations", "--source", kaggle / "annotations" / "roboflow_yolo",
-                                              "--images", kaggle / "train", "--out", args.work / "labels"]),
-        ("augment (10 passes, 800 px)", train_photos, ["augment", "--images", kaggle / "train", "--labels", args.work / "labels",
-                                                       "--out", args.work / "augmented"]),
+        (
+            "import-annotations",
+            train_photos,
+            [
+                "import-annotations",
+                "--source",
+                kaggle / "annotations" / "roboflow_yolo",
+                "--images",
+                kaggle / "train",
+                "--out",
+                args.work / "labels",
+            ],
+        ),
+        (
+            "augment (10 passes, 800 px)",
+            train_photos,
+            ["augment", "--images", kaggle / "train", "--labels", args.work / "labels", "--out", args.work / "augmented"],
+        ),
         ("predict", test_photos, ["predict", "--weights", weights, "--images", kaggle / "test", "--out", args.work / "submission.csv"]),
     ]
     rows = []
     for name, photos, command in stages:
         found = measure([str(a) for a in command])
-        rows.append({"stage": name, "photos": photos, "seconds": found["seconds"], "s/photo": found["seconds"] / photos,
-                     "peak main MB": found["peak_main_mb"], "peak worker MB": found["peak_worker_mb"]})
+        rows.append(
+            {
+                "stage": name,
+                "photos": photos,
+                "seconds": found["seconds"],
+                "s/photo": found["seconds"] / photos,
+                "peak main MB": found["peak_main_mb"],
+                "peak worker MB": found["peak_worker_mb"],
+            }
+        )
     sample = sorted((kaggle / "train").glob("*.JPG"))[:6]
     for name, side in (("decode one photo at 800 px", 800), ("decode one photo at 6000×4000", None)):
         seconds = decode_times(sample, side)
-        rows.append({"stage": name, "photos": len(sample), "seconds": seconds * len(sample), "s/photo": seconds,
-                     "peak main MB": float("nan"), "peak worker MB": float("nan")})
+        rows.append(
+            {
+                "stage": name,
+                "photos": len(sample),
+                "seconds": seconds * len(sample),
+                "s/photo": seconds,
+                "peak main MB": float("nan"),
+                "peak worker MB": float("nan"),
+            }
+        )
     table = pd.DataFrame(rows).round({"seconds": 1, "s/photo": 3, "peak main MB": 0, "peak worker MB": 0})
     print(table.to_string(index=False))
     if args.csv:

@@ -26,8 +26,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, nargs="+", default=[REPO / "models" / "faster_rcnn" / "best.pt"])
     parser.add_argument("--names", nargs="+", default=None, help="one name per checkpoint (default: its folder)")
-    parser.add_argument("--val", type=Path, default=REPO / "data" / "processed" / "augmented" / "val",
-                        help="a split folder written by augment (images/ and labels/)")
+    parser.add_argument(
+        "--val",
+        type=Path,
+        default=REPO / "data" / "processed" / "augmented" / "val",
+        help="a split folder written by augment (images/ and labels/)",
+    )
     parser.add_argument("--dev-hard", type=Path, default=None, help="a counted set (photos/, counts.csv), never trained on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")

@@ -24,8 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=REPO / "models" / "faster_rcnn" / "best.pt")
-    parser.add_argument("--val", type=Path, default=REPO / "data" / "processed" / "augmented" / "val",
-                        help="a split folder written by augment (images/ and labels/)")
+    parser.add_argument(
+        "--val",
+        type=Path,
+        default=REPO / "data" / "processed" / "augmented" / "val",
+        help="a split folder written by augment (images/ and labels/)",
+    )
     parser.add_argument("--threshold", type=float, default=None, help="default: chosen on the clean photos, per test-time augmentation")
     parser.add_argument("--tta", nargs="+", default=["none"], help="test-time augmentations to compare (chocolib.tta.MODES)")
     parser.add_argument("--seed", type=int, default=0)
@@ -48,7 +52,9 @@ def main() -> None:
         truth = predict.true_counts(annotations.read_labels(args.val / "labels"), ids)
         tables = []
         for tta in args.tta:
-            tables.append(robustness.corruption_table(model, args.val / "images", truth, side, args.threshold, args.seed, args.only, tta=tta))
+            tables.append(
+                robustness.corruption_table(model, args.val / "images", truth, side, args.threshold, args.seed, args.only, tta=tta)
+            )
             print(f"\nTTA {tta}:")
             print(robustness.wide(tables[-1]).round(4).to_string())
     except ChocoError as exc:
@@ -60,9 +66,11 @@ def main() -> None:
     print(rows[["views", "threshold", "clean_f1", "corruption_f1", "images_per_s"]].round(4).to_string())
     settings = len(tables[0]) - 1
     best = rows["corruption_f1"].idxmax()
-    print(f"{len(ids)} validation photos, {settings} corrupted settings each; best corruption F1 {rows.loc[best, 'corruption_f1']:.4f} "
-          f"with TTA {best} (clean {rows.loc[best, 'clean_f1']:.4f}); worst setting with TTA {rows.index[0]}: "
-          f"{rows.iloc[0]['worst'][0]} at severity {rows.iloc[0]['worst'][1]}")
+    print(
+        f"{len(ids)} validation photos, {settings} corrupted settings each; best corruption F1 {rows.loc[best, 'corruption_f1']:.4f} "
+        f"with TTA {best} (clean {rows.loc[best, 'clean_f1']:.4f}); worst setting with TTA {rows.index[0]}: "
+        f"{rows.iloc[0]['worst'][0]} at severity {rows.iloc[0]['worst'][1]}"
+    )
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.csv, index=False, float_format="%.6g")

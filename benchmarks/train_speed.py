@@ -52,8 +52,13 @@ def plain_loop(split: Path, detector, config, device, steps: int, warmup: int) -
     rate = 0.0
     for epoch, n_steps in ((1, warmup), (2, steps)):
         order = engine.epoch_order(len(images_set), n_steps * config.batch_size, config.seed, epoch)
-        loader = DataLoader(Subset(images_set, order), batch_size=config.batch_size, collate_fn=dataset.collate_fn,
-                            num_workers=0 if device.type == "cpu" else 4, pin_memory=device.type == "cuda")
+        loader = DataLoader(
+            Subset(images_set, order),
+            batch_size=config.batch_size,
+            collate_fn=dataset.collate_fn,
+            num_workers=0 if device.type == "cpu" else 4,
+            pin_memory=device.type == "cuda",
+        )
         torch.manual_seed(engine.epoch_seed(config.seed, epoch, "train"))
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -121,8 +126,9 @@ def sweep(split: Path, settings, device, steps: int) -> None:
 
     print(f"{'input':>10} {'RoIs':>5} {'train img/s':>12} {'s/step':>7}")
     for min_size, max_size, rois in SWEEP:
-        detector, config = train.configs_for(settings, 0, pretrained="none", min_size=min_size, max_size=max_size,
-                                             box_batch_size_per_image=rois)
+        detector, config = train.configs_for(
+            settings, 0, pretrained="none", min_size=min_size, max_size=max_size, box_batch_size_per_image=rois
+        )
         rate = plain_loop(split, detector, config, device, steps, warmup=2)
         print(f"{min_size:>4}/{max_size:<5} {rois:>5} {rate:12.2f} {config.batch_size / rate:7.2f}", flush=True)
 
@@ -137,12 +143,17 @@ def profile_steps(split: Path, detector, config, device, steps: int = 2) -> None
     model, _ = models.build_detector(detector)
     model.to(device).train()
     optimizer, _ = train.build_optimizer(model, config, 100)
-    loader = DataLoader(dataset.DetectionDataset(split / "train"), batch_size=config.batch_size, shuffle=False, collate_fn=dataset.collate_fn)
+    loader = DataLoader(
+        dataset.DetectionDataset(split / "train"), batch_size=config.batch_size, shuffle=False, collate_fn=dataset.collate_fn
+    )
     batches = iter(loader)
 
     def step():
         images, targets = next(batches)
-        loss = train.weighted_loss(model([i.to(device) for i in images], [{k: (v.to(device) if hasattr(v, "to") else v) for k, v in t.items()} for t in targets]), config.loss_weights)
+        loss = train.weighted_loss(
+            model([i.to(device) for i in images], [{k: (v.to(device) if hasattr(v, "to") else v) for k, v in t.items()} for t in targets]),
+            config.loss_weights,
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -165,12 +176,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=list(profiles.PROFILES))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--data", type=Path, default=None, help="augmented split (train/ and val/); default: made from the tiny embedded dataset")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="augmented split (train/ and val/); default: made from the tiny embedded dataset"
+    )
     parser.add_argument("--min-size", type=int, default=None, help="override the profile's input size (shorter side)")
     parser.add_argument("--max-size", type=int, default=None, help="override the profile's longer side at most")
     parser.add_argument("--roi-samples", type=int, default=None, help="override RoIs sampled per training image")
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--sweep", action="store_true", help="only the plain loop, over the settings in SWEEP (how the cpu profile was chosen)")
+    parser.add_argument(
+        "--sweep", action="store_true", help="only the plain loop, over the settings in SWEEP (how the cpu profile was chosen)"
+    )
     parser.add_argument("--profiler", action="store_true", help="only torch.profiler's top operators over a few training steps")
     parser.add_argument("--steps", type=int, default=12, help="measured training steps per loop")
     parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of both training loops (best of each is kept)")
@@ -178,8 +193,16 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = profiles.get(args.profile)
-    detector, config = train.configs_for(settings, 0, pretrained="none", device=args.device, min_size=args.min_size,
-                                         max_size=args.max_size, box_batch_size_per_image=args.roi_samples, batch_size=args.batch_size)
+    detector, config = train.configs_for(
+        settings,
+        0,
+        pretrained="none",
+        device=args.device,
+        min_size=args.min_size,
+        max_size=args.max_size,
+        box_batch_size_per_image=args.roi_samples,
+        batch_size=args.batch_size,
+    )
     device = models.select_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -189,24 +212,30 @@ def main() -> None:
         if args.sweep:
             print(f"plain loop, batch {config.batch_size}, device {device}, {torch.get_num_threads()} threads; data {split}")
             return sweep(split, settings, device, args.steps)
-        print(f"profile {settings.name}: input {detector.min_size}/{detector.max_size}, batch {config.batch_size}, "
-              f"{detector.box_batch_size_per_image} RoIs/image, device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-              f"{args.steps} measured steps, best of {args.rounds} rounds; data {split}")
+        print(
+            f"profile {settings.name}: input {detector.min_size}/{detector.max_size}, batch {config.batch_size}, "
+            f"{detector.box_batch_size_per_image} RoIs/image, device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+            f"{args.steps} measured steps, best of {args.rounds} rounds; data {split}"
+        )
         # Rounds in A-B, B-A order, best of each: in one process the later of two identical loops
         # runs a few % slower (allocator state), and a background hiccup slows one round only.
         rates = {"plain": 0.0, "chocolib": 0.0}
-        loops = {"plain": lambda r: plain_loop(split, detector, config, device, args.steps, warmup=args.steps),
-                 "chocolib": lambda r: chocolib_loop(split, detector, config, args.steps, tmp / f"chocolib-run-{r}")}
+        loops = {
+            "plain": lambda r: plain_loop(split, detector, config, device, args.steps, warmup=args.steps),
+            "chocolib": lambda r: chocolib_loop(split, detector, config, args.steps, tmp / f"chocolib-run-{r}"),
+        }
         for round_ in range(args.rounds):
-            for name in (("plain", "chocolib") if round_ % 2 == 0 else ("chocolib", "plain")):
+            for name in ("plain", "chocolib") if round_ % 2 == 0 else ("chocolib", "plain"):
                 rates[name] = max(rates[name], loops[name](round_))
         plain, ours = rates["plain"], rates["chocolib"]
         infer = inference(split, detector, device, config.batch_size, args.repeats)
     rows = [("train, plain torchvision loop", plain), ("train, chocolib.train", ours), ("inference (eval mode)", infer)]
     for name, value in rows:
         print(f"{name:<32} {value:8.2f} images/s")
-    print(f"summary: chocolib/plain training ratio {ours / plain:.3f} (1.0: no overhead; a few steps vary by a few %), "
-          f"inference {infer:.2f} images/s")
+    print(
+        f"summary: chocolib/plain training ratio {ours / plain:.3f} (1.0: no overhead; a few steps vary by a few %), "
+        f"inference {infer:.2f} images/s"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,13 @@ def write_yolo_dataset(augmented: Path, out: Path) -> Path:
                 if not link.exists():
                     link.symlink_to(target.resolve())
     data_yaml = out / "data.yaml"
-    fileio.write_text(data_yaml, json.dumps({"path": str(out.resolve()), "train": "images/train", "val": "images/val",
-                                             "names": dict(enumerate(classes.KAGGLE_NAMES))}, indent=1))
+    fileio.write_text(
+        data_yaml,
+        json.dumps(
+            {"path": str(out.resolve()), "train": "images/train", "val": "images/val", "names": dict(enumerate(classes.KAGGLE_NAMES))},
+            indent=1,
+        ),
+    )
     return data_yaml
 
 
@@ -68,16 +73,27 @@ def train_anchor(data_yaml: Path, out: Path, image_size: int, seconds: float, de
         trainer.check_amp = lambda model: True
     started = time.perf_counter()
     model = YOLO("yolo12s.yaml", task="detect")
-    model.train(data=str(data_yaml), imgsz=image_size, epochs=1000, time=seconds / 3600, device=device, seed=seed,
-                pretrained=False, plots=False, amp=device.startswith("cuda"), project=str(out),
-                name="ultralytics", exist_ok=True, verbose=False)
+    model.train(
+        data=str(data_yaml),
+        imgsz=image_size,
+        epochs=1000,
+        time=seconds / 3600,
+        device=device,
+        seed=seed,
+        pretrained=False,
+        plots=False,
+        amp=device.startswith("cuda"),
+        project=str(out),
+        name="ultralytics",
+        exist_ok=True,
+        verbose=False,
+    )
     run = out / "ultralytics"
     import pandas as pd
 
     results = pd.read_csv(run / "results.csv")
     photos = len(list((data_yaml.parent / "images" / "train").iterdir()))
-    return {"best": run / "weights" / "best.pt", "epochs": len(results), "seconds": time.perf_counter() - started,
-            "train_photos": photos}
+    return {"best": run / "weights" / "best.pt", "epochs": len(results), "seconds": time.perf_counter() - started, "train_photos": photos}
 
 
 def score(checkpoint: Path, augmented: Path, work_side: int, device: str, ultralytics: bool = False) -> dict:
@@ -93,8 +109,7 @@ def score(checkpoint: Path, augmented: Path, work_side: int, device: str, ultral
     labels = annotations.read_labels(augmented / "val" / "labels")
     choice = predict.choose_threshold(val, predict.true_counts(labels, val.ids))
     mean_ap, _ = metric.detection_map(val.table, labels, val.ids)
-    return {"val mAP@.5": mean_ap["map_50"], "val F1 at 0.6": choice.seed_f1,
-            "best val F1": choice.f1, "its threshold": choice.threshold}
+    return {"val mAP@.5": mean_ap["map_50"], "val F1 at 0.6": choice.seed_f1, "best val F1": choice.f1, "its threshold": choice.threshold}
 
 
 def summary_steps(out: Path) -> int:
@@ -108,16 +123,25 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="notebook 02's folder (split.json, train/, val/, manifest.json)")
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--recipe", nargs="+", default=None, help="chocolib's YOLO recipes to run (default: the profile's)")
-    parser.add_argument("--minutes", type=float, default=None,
-                        help="Ultralytics' budget (default: the minutes chocolib's schedule took; size that with --epochs)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="Ultralytics' budget (default: the minutes chocolib's schedule took; size that with --epochs)",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="chocolib's epochs (default: the profile's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=None, help="chocolib's DataLoader processes (default: 0 on the CPU, 8 on a GPU)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="where both trainers write (default: a temporary folder)")
     parser.add_argument("--skip-anchor", action="store_true", help="chocolib's loop only")
-    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="chocolib's settings to change (train_yolo.YoloTrainConfig or yolo12.YoloConfig fields), e.g. image_size=320 warmup_epochs=1")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="chocolib's settings to change (train_yolo.YoloTrainConfig or yolo12.YoloConfig fields), e.g. image_size=320 warmup_epochs=1",
+    )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -135,29 +159,43 @@ def main() -> None:
     try:
         budget = args.minutes * 60 if args.minutes else None  # else what chocolib's schedule takes
         for recipe in args.recipe or [profile.yolo_recipe]:
-            model_config, config = train_yolo.configs_for(profile, args.seed, recipe=recipe, device=args.device,
-                                                               workers=args.workers, pretrained="none",
-                                                               **changes)
+            model_config, config = train_yolo.configs_for(
+                profile, args.seed, recipe=recipe, device=args.device, workers=args.workers, pretrained="none", **changes
+            )
             summary = train_yolo.train_yolo(args.data, work / f"chocolib_{recipe}", model_config, config)
             seconds = float(summary.history["seconds"].sum())  # the run's own epochs, also when it was already done
             budget = budget or seconds  # the first recipe's time is the anchor's budget
             epochs = int(summary.history["epoch"].max())
             label = f"chocolib loop, recipe {recipe}" + "".join(f", {item}" for item in args.set)
-            rows.append({"trainer": label, "epochs": epochs, "minutes": seconds / 60,
-                         "images seen": epochs * summary_steps(work / f"chocolib_{recipe}") * config.batch_size,
-                         **score(work / f"chocolib_{recipe}" / "best.pt", args.data, profile.work_side, args.device)})
+            rows.append(
+                {
+                    "trainer": label,
+                    "epochs": epochs,
+                    "minutes": seconds / 60,
+                    "images seen": epochs * summary_steps(work / f"chocolib_{recipe}") * config.batch_size,
+                    **score(work / f"chocolib_{recipe}" / "best.pt", args.data, profile.work_side, args.device),
+                }
+            )
             print(pd.DataFrame(rows[-1:]).round(4).to_string(index=False), flush=True)
         if not args.skip_anchor:
             data_yaml = write_yolo_dataset(args.data, work / "yolo_dataset")
             anchor = train_anchor(data_yaml, work, model_config.image_size, budget, args.device, args.seed)
-            rows.append({"trainer": "Ultralytics trainer (defaults)", "epochs": anchor["epochs"], "minutes": anchor["seconds"] / 60,
-                         "images seen": anchor["epochs"] * anchor["train_photos"],
-                         **score(anchor["best"], args.data, profile.work_side, args.device, ultralytics=True)})
+            rows.append(
+                {
+                    "trainer": "Ultralytics trainer (defaults)",
+                    "epochs": anchor["epochs"],
+                    "minutes": anchor["seconds"] / 60,
+                    "images seen": anchor["epochs"] * anchor["train_photos"],
+                    **score(anchor["best"], args.data, profile.work_side, args.device, ultralytics=True),
+                }
+            )
     except ChocoError as exc:
         sys.exit(f"error: {exc}")
     table = pd.DataFrame(rows)
-    print(f"\nYOLO12s from random weights, profile {profile.name} ({model_config.image_size}², {args.device}), "
-          f"budget {budget / 60:.1f} min each; outputs in {work}")
+    print(
+        f"\nYOLO12s from random weights, profile {profile.name} ({model_config.image_size}², {args.device}), "
+        f"budget {budget / 60:.1f} min each; outputs in {work}"
+    )
     print(table.round(4).to_string(index=False))
     if args.csv:
         from chocolib import fileio

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +42,8 @@ MIN_POINTS = 10
 # --------------------------------------------------------------------------------------------
 @dataclass
 class LayerMap:
-    number: int      # 1-based, in forward order over every convolution of the backbone
-    name: str        # the module's name in model.backbone
+    number: int  # 1-based, in forward order over every convolution of the backbone
+    name: str  # the module's name in model.backbone
     channels: int
     grid: tuple[int, int]  # the map's size before upsampling
     heat: np.ndarray | None  # (H, W) in [0, 1] over the photo; None for a 1 × 1 map
@@ -62,8 +62,10 @@ def activation_maps(model, image) -> list[LayerMap]:
 
     convolutions = backbone_convolutions(model)
     captured: dict[str, torch.Tensor] = {}
-    hooks = [module.register_forward_hook(lambda _m, _i, output, name=name: captured.__setitem__(name, output.detach()))
-             for name, module in convolutions]
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, output, name=name: captured.__setitem__(name, output.detach()))
+        for name, module in convolutions
+    ]
     model.eval()
     try:
         with torch.inference_mode():
@@ -82,7 +84,9 @@ def activation_maps(model, image) -> list[LayerMap]:
         if grid[0] > 1 and grid[1] > 1:
             mean = output.float().mean(dim=0)
             rows, cols = max(1, round(grid[0] * height / padded_h)), max(1, round(grid[1] * width / padded_w))
-            mean = torch.nn.functional.interpolate(mean[:rows, :cols][None, None], size=(out_h, out_w), mode="bilinear", align_corners=False)[0, 0]
+            mean = torch.nn.functional.interpolate(
+                mean[:rows, :cols][None, None], size=(out_h, out_w), mode="bilinear", align_corners=False
+            )[0, 0]
             low, high = mean.min(), mean.max()
             heat = ((mean - low) / (high - low) if high > low else torch.zeros_like(mean)).cpu().numpy()
         maps.append(LayerMap(number, name, module.out_channels, grid, heat))
@@ -113,8 +117,13 @@ def match_truth(detections: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
         truth = labels[labels["id"] == photo]
         if truth.empty or rows.empty:
             continue
-        true_boxes = torch.tensor(np.stack([truth["cx"] - truth["w"] / 2, truth["cy"] - truth["h"] / 2,
-                                            truth["cx"] + truth["w"] / 2, truth["cy"] + truth["h"] / 2], axis=1), dtype=torch.float64)
+        true_boxes = torch.tensor(
+            np.stack(
+                [truth["cx"] - truth["w"] / 2, truth["cy"] - truth["h"] / 2, truth["cx"] + truth["w"] / 2, truth["cy"] + truth["h"] / 2],
+                axis=1,
+            ),
+            dtype=torch.float64,
+        )
         found = torch.tensor(rows[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.float64))
         best, which = box_iou(found, true_boxes).max(dim=1)
         result.loc[rows.index, "iou"] = best.numpy()
@@ -145,8 +154,10 @@ def _box_head_outputs(model, photos: dict[str, tuple[Path, str]]) -> tuple[pd.Da
 
     head, predictor = model.roi_heads.box_head, model.roi_heads.box_predictor
     captured: dict[str, torch.Tensor] = {}
-    hooks = [head.register_forward_hook(lambda _m, _i, output: captured.__setitem__("embedding", output.detach())),
-             predictor.register_forward_hook(lambda _m, _i, output: captured.__setitem__("logits", output[0].detach()))]
+    hooks = [
+        head.register_forward_hook(lambda _m, _i, output: captured.__setitem__("embedding", output.detach())),
+        predictor.register_forward_hook(lambda _m, _i, output: captured.__setitem__("logits", output[0].detach())),
+    ]
     device = next(model.parameters()).device
     rows, vectors = [], []
     model.eval()
@@ -160,9 +171,19 @@ def _box_head_outputs(model, photos: dict[str, tuple[Path, str]]) -> tuple[pd.Da
                 for box, label, score in zip(output["boxes"].cpu(), output["labels"].cpu(), output["scores"].cpu()):
                     # the proposal whose score for this class is the kept score (torchvision keeps that very number)
                     proposal = int(torch.argmin((scores[:, int(label)] - score).abs()))
-                    rows.append({"id": photo, "split": split, "label": int(label), "class": classes.NAMES_BY_LABEL_ID[int(label)],
-                                 "score": float(score), "x0": float(box[0]) / width, "y0": float(box[1]) / height,
-                                 "x1": float(box[2]) / width, "y1": float(box[3]) / height})
+                    rows.append(
+                        {
+                            "id": photo,
+                            "split": split,
+                            "label": int(label),
+                            "class": classes.NAMES_BY_LABEL_ID[int(label)],
+                            "score": float(score),
+                            "x0": float(box[0]) / width,
+                            "y0": float(box[1]) / height,
+                            "x1": float(box[2]) / width,
+                            "y1": float(box[3]) / height,
+                        }
+                    )
                     vectors.append(captured["embedding"][proposal].float().cpu().numpy())
     finally:
         for hook in hooks:
@@ -188,8 +209,13 @@ def roi_features(model, photos: dict[str, tuple[Path, str]], labels: pd.DataFram
             finally:
                 model.roi_heads.score_thresh = floor
             kept, source = np.ones(len(table), dtype=bool), "top"
-        log.warning("only %d detections score at least %.2f: the embeddings use %d %s detections", (table["score"] >= threshold).sum(),
-                    threshold, kept.sum(), "raw" if source == "raw" else "top-scoring (score floor 0)")
+        log.warning(
+            "only %d detections score at least %.2f: the embeddings use %d %s detections",
+            (table["score"] >= threshold).sum(),
+            threshold,
+            kept.sum(),
+            "raw" if source == "raw" else "top-scoring (score floor 0)",
+        )
     table = match_truth(table[kept].reset_index(drop=True), labels)
     return RoIFeatures(table, features[kept], threshold, source)
 
@@ -199,7 +225,7 @@ def roi_features(model, photos: dict[str, tuple[Path, str]], labels: pd.DataFram
 # --------------------------------------------------------------------------------------------
 @dataclass
 class Embeddings:
-    scaled: np.ndarray              # the standardised 512-d features
+    scaled: np.ndarray  # the standardised 512-d features
     pca_2d: np.ndarray
     pca_3d: np.ndarray
     tsne_2d: np.ndarray
@@ -246,8 +272,10 @@ def separation(embeddings: Embeddings, table: pd.DataFrame) -> pd.DataFrame:
     on_truth = table["true_class"].notna().to_numpy()
     rows = {}
     for name, points in embeddings.spaces().items():
-        rows[name] = {"by predicted class": silhouette(points, table["class"]) if len(points) else float("nan"),
-                      "by true class": silhouette(points[on_truth], table["true_class"][on_truth]) if len(points) else float("nan")}
+        rows[name] = {
+            "by predicted class": silhouette(points, table["class"]) if len(points) else float("nan"),
+            "by true class": silhouette(points[on_truth], table["true_class"][on_truth]) if len(points) else float("nan"),
+        }
     return pd.DataFrame(rows).T
 
 
@@ -271,11 +299,11 @@ def packing(labels: pd.DataFrame) -> pd.Series:
 
 @dataclass
 class GalleryChoice:
-    cluttered: str | None         # photo id with the most raw detections on no chocolate
+    cluttered: str | None  # photo id with the most raw detections on no chocolate
     cluttered_background: int
-    close_packed: str | None      # photo id whose chocolates lie closest together
+    close_packed: str | None  # photo id whose chocolates lie closest together
     close_packing: float
-    misclassified: pd.DataFrame   # detections at the threshold on a chocolate of another class
+    misclassified: pd.DataFrame  # detections at the threshold on a chocolate of another class
 
 
 def choose_gallery(raw: pd.DataFrame, labels: pd.DataFrame, threshold: float, limit: int = 4) -> GalleryChoice:
@@ -286,9 +314,13 @@ def choose_gallery(raw: pd.DataFrame, labels: pd.DataFrame, threshold: float, li
     packed = packing(labels)
     close = packed.idxmin() if len(packed) else None
     wrong = matched[(matched["score"] >= threshold) & matched["true_class"].notna() & (matched["true_class"] != matched["class"])]
-    return GalleryChoice(cluttered, int(background.max()) if len(background) else 0, close,
-                         float(packed.min()) if len(packed) else float("nan"),
-                         wrong.sort_values("score", ascending=False).head(limit).reset_index(drop=True))
+    return GalleryChoice(
+        cluttered,
+        int(background.max()) if len(background) else 0,
+        close,
+        float(packed.min()) if len(packed) else float("nan"),
+        wrong.sort_values("score", ascending=False).head(limit).reset_index(drop=True),
+    )
 
 
 def crop_panel(image, truth: pd.DataFrame, detection: pd.Series, margin: float = 1.5) -> tuple:
@@ -317,17 +349,28 @@ def gallery_panels(choice: GalleryChoice, raw: pd.DataFrame, labels: pd.DataFram
     detection (before any threshold), then a close-up of each misclassification."""
     photos = {dataset.photo_id(stem): path for stem, path in dataset.list_photos(folder).items()}
     panels = []
-    for photo, title in ((choice.cluttered, f"cluttered background: {choice.cluttered_background} raw detections on no chocolate"),
-                         (choice.close_packed, f"close-packed: nearest neighbour at {choice.close_packing:.2f} × a chocolate's side")):
+    for photo, title in (
+        (choice.cluttered, f"cluttered background: {choice.cluttered_background} raw detections on no chocolate"),
+        (choice.close_packed, f"close-packed: nearest neighbour at {choice.close_packing:.2f} × a chocolate's side"),
+    ):
         if photo is not None:
             found = raw[raw["id"] == photo]
-            panels.append((f"{photo}, {title}\n{len(found)} raw detections, score ≥ {found['score'].min():.2f}" if len(found) else f"{photo}, {title}",
-                           dataset.read_photo(photos[photo]), labels[labels["id"] == photo], found))
+            panels.append(
+                (
+                    f"{photo}, {title}\n{len(found)} raw detections, score ≥ {found['score'].min():.2f}"
+                    if len(found)
+                    else f"{photo}, {title}",
+                    dataset.read_photo(photos[photo]),
+                    labels[labels["id"] == photo],
+                    found,
+                )
+            )
     for _, detection in choice.misclassified.iterrows():
         image = dataset.read_photo(photos[detection["id"]])
         crop, truth, box = crop_panel(image, labels[labels["id"] == detection["id"]], detection)
-        panels.append((f"{detection['id']}: a {detection['true_class']}\nseen as {detection['class']} ({detection['score']:.2f})",
-                       crop, truth, box))
+        panels.append(
+            (f"{detection['id']}: a {detection['true_class']}\nseen as {detection['class']} ({detection['score']:.2f})", crop, truth, box)
+        )
     return panels
 
 
@@ -341,14 +384,22 @@ def focus_table(maps: list[LayerMap], boxes: pd.DataFrame) -> pd.DataFrame:
     height, width = spatial[0].heat.shape
     inside = np.zeros((height, width), dtype=bool)
     for box in boxes.itertuples():
-        inside[max(0, int((box.cy - box.h / 2) * height)):int(np.ceil((box.cy + box.h / 2) * height)),
-               max(0, int((box.cx - box.w / 2) * width)):int(np.ceil((box.cx + box.w / 2) * width))] = True
+        inside[
+            max(0, int((box.cy - box.h / 2) * height)) : int(np.ceil((box.cy + box.h / 2) * height)),
+            max(0, int((box.cx - box.w / 2) * width)) : int(np.ceil((box.cx + box.w / 2) * width)),
+        ] = True
     rows = []
     for layer in spatial:
         outside = layer.heat[~inside].mean() if (~inside).any() else np.nan
         stage = "early" if layer.number <= len(maps) / 3 else "middle" if layer.number <= 2 * len(maps) / 3 else "deep"
-        rows.append({"layer": layer.number, "stage": stage, "cells": f"{layer.grid[0]}×{layer.grid[1]}",
-                     "inside / outside": float(layer.heat[inside].mean() / max(outside, 1e-6)) if inside.any() else np.nan})
+        rows.append(
+            {
+                "layer": layer.number,
+                "stage": stage,
+                "cells": f"{layer.grid[0]}×{layer.grid[1]}",
+                "inside / outside": float(layer.heat[inside].mean() / max(outside, 1e-6)) if inside.any() else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -93,7 +93,11 @@ def _read_yolo_export(root: Path) -> dict[str, list[tuple[Path, list[Box]]]]:
         label_files = [p for p in root.rglob("*.txt") if p.parent.name == "labels"]
     elif (root / "obj.names").is_file():
         names_path, class_map = root / "obj.names", _read_names_file(root / "obj.names")
-        label_files = [p for p in root.rglob("*.txt") if any(part.startswith("obj_") and part.endswith("_data") for part in p.relative_to(root).parts[:-1])]
+        label_files = [
+            p
+            for p in root.rglob("*.txt")
+            if any(part.startswith("obj_") and part.endswith("_data") for part in p.relative_to(root).parts[:-1])
+        ]
     elif (root / "classes.txt").is_file():
         names_path, class_map = root / "classes.txt", _read_names_file(root / "classes.txt")
         labels_dir = root / "labels" if (root / "labels").is_dir() else root
@@ -188,12 +192,17 @@ def _match_photos(entries, photos: dict[str, Path], images_dir: Path) -> dict[st
     for name, items in entries.items():
         for source_file, boxes in items:
             candidates = photo_stem_candidates(name)
-            stem = next((c for c in candidates if c in photos), None) or next((lowered[c.casefold()] for c in candidates if c.casefold() in lowered), None)
+            stem = next((c for c in candidates if c in photos), None) or next(
+                (lowered[c.casefold()] for c in candidates if c.casefold() in lowered), None
+            )
             if stem is None:
                 label = source_file if source_file.suffix == ".txt" else f"{source_file}: image {name!r}"
                 raise ChocoError(f"no photo {candidates[-1]} in {images_dir}/ for this annotation", label)
             if stem in matched:
-                raise ChocoError(f"photo {stem} is annotated twice: here and in {origin[stem]}", source_file if source_file.suffix == ".txt" else f"{source_file}: image {name!r}")
+                raise ChocoError(
+                    f"photo {stem} is annotated twice: here and in {origin[stem]}",
+                    source_file if source_file.suffix == ".txt" else f"{source_file}: image {name!r}",
+                )
             matched[stem], origin[stem] = boxes, source_file
     return matched
 
@@ -206,7 +215,9 @@ def _check_sizes(sizes: dict[str, tuple[int, int]], photos: dict[str, Path], exp
             continue
         pw, ph = dataset.photo_size(photos[stem])
         if abs((w / h) / (pw / ph) - 1) > ASPECT_TOLERANCE:
-            raise ChocoError(f"image {name!r} was annotated as {w}×{h} but {photos[stem].name} is {pw}×{ph}: not the same picture shape", export)
+            raise ChocoError(
+                f"image {name!r} was annotated as {w}×{h} but {photos[stem].name} is {pw}×{ph}: not the same picture shape", export
+            )
 
 
 def discrepancy_table(annotated: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
@@ -282,8 +293,20 @@ def read_labels(labels_dir: str | Path, photos: dict[str, Path] | None = None) -
     for path in sorted(labels_dir.glob("*.txt")):
         size = dataset.photo_size(photos[path.stem]) if photos and path.stem in photos else (None, None)
         for box in read_label_file(path):
-            rows.append({"stem": path.stem, "id": dataset.photo_id(path.stem), "class": classes.KAGGLE_NAMES[box.cls], "cls": box.cls,
-                         "cx": box.cx, "cy": box.cy, "w": box.w, "h": box.h, "width_px": size[0], "height_px": size[1]})
+            rows.append(
+                {
+                    "stem": path.stem,
+                    "id": dataset.photo_id(path.stem),
+                    "class": classes.KAGGLE_NAMES[box.cls],
+                    "cls": box.cls,
+                    "cx": box.cx,
+                    "cy": box.cy,
+                    "w": box.w,
+                    "h": box.h,
+                    "width_px": size[0],
+                    "height_px": size[1],
+                }
+            )
     table = pd.DataFrame(rows, columns=["stem", "id", "class", "cls", "cx", "cy", "w", "h", "width_px", "height_px"])
     table["side_px"] = (table["w"] * table["width_px"] * table["h"] * table["height_px"]) ** 0.5
     return table

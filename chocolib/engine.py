@@ -49,6 +49,7 @@ def check_loop_settings(config) -> None:
     if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
         raise ChocoError(f"steps_per_epoch must be at least 1, not {config.steps_per_epoch}")
 
+
 #: settings that may change between a run and its resumption without changing its results' meaning
 RESUMABLE_CHANGES = ("device", "workers", "amp")
 
@@ -77,8 +78,11 @@ class TrainSummary:
         best = self.best
         epochs = int(self.history["epoch"].max())
         ending = "stopped early" if self.stopped_early else "all epochs"
-        return (f"best epoch {self.best_epoch}/{epochs} ({ending}): val_loss={best['val_loss']:.4f} "
-                f"val_f1={best['val_f1']:.4f}; {self.history['images_per_s'].mean():.2f} train images/s")
+        return (
+            f"best epoch {self.best_epoch}/{epochs} ({ending}): val_loss={best['val_loss']:.4f} "
+            f"val_f1={best['val_f1']:.4f}; {self.history['images_per_s'].mean():.2f} train images/s"
+        )
+
 
 def apply_overrides(overrides: dict, *targets: tuple[dict, type], what: str) -> None:
     """Put each override (None: keep the profile's) into the first settings dict whose dataclass
@@ -90,6 +94,7 @@ def apply_overrides(overrides: dict, *targets: tuple[dict, type], what: str) -> 
         if target is None:
             raise ChocoError(f"unknown {what} setting {name!r}")
         target[name] = value
+
 
 # --------------------------------------------------------------------------------------------
 # Reproducibility and the data
@@ -113,6 +118,7 @@ def parameter_groups(model, weight_decay: float) -> list[dict]:
             (no_decay if isinstance(module, norm_types) or name == "bias" else decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
+
 def planned_learning_rates(config, steps_per_epoch: int, build) -> np.ndarray:
     """The learning rate of every step of a full-length run: what the scheduler that
     `build(model, config, total_steps)` returns will do (`chocolib.train`'s OneCycleLR,
@@ -128,11 +134,13 @@ def planned_learning_rates(config, steps_per_epoch: int, build) -> np.ndarray:
         scheduler.step()
     return np.array(rates)
 
+
 def clip_gradients(model, max_norm: float | None) -> None:
     import torch
 
     if max_norm is not None:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], max_norm)
+
 
 # --------------------------------------------------------------------------------------------
 # The step
@@ -141,8 +149,9 @@ def check_finite(loss_value: float, components: dict, epoch: int, step: int, pho
     """A non-finite loss stops the run, naming the step, the loss components and the batch's photos."""
     if not math.isfinite(loss_value):
         parts = ", ".join(f"{k}={float(v):.4g}" for k, v in components.items())
-        raise ChocoError(f"non-finite loss ({loss_value}) at epoch {epoch}, step {step + 1} ({parts}); "
-                         f"the batch's photos: {', '.join(photos)}", where)
+        raise ChocoError(
+            f"non-finite loss ({loss_value}) at epoch {epoch}, step {step + 1} ({parts}); the batch's photos: {', '.join(photos)}", where
+        )
 
 
 def backward_step(loss, model, optimizer, scaler=None, clip_grad_norm: float | None = None) -> None:
@@ -224,6 +233,7 @@ def to_device(images, targets, device):
     targets = [{k: (v.to(device, non_blocking=non_blocking) if hasattr(v, "to") else v) for k, v in t.items()} for t in targets]
     return images, targets
 
+
 def epoch_order(n_images: int, wanted: int, seed: int, epoch: int) -> list[int]:
     """The image order of one epoch: `wanted` indices from shuffled passes over the images."""
     import torch
@@ -245,6 +255,7 @@ def data_fingerprint(*folders: Path) -> str:
             if path.is_file():
                 digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}\n".encode())
     return digest.hexdigest()[:16]
+
 
 def save_checkpoint(path: Path, state: dict) -> None:
     import torch
@@ -305,18 +316,19 @@ class Progress:
         return asdict(self)
 
     @classmethod
-    def from_state(cls, state: dict) -> "Progress":
+    def from_state(cls, state: dict) -> Progress:
         return cls(**{name: state[name] for name in cls.__dataclass_fields__})
 
-    def summary(self, out: Path, monitor: str, weights_used: str, resumed_from: int, seconds: float, skipped: bool = False) -> "TrainSummary":
-        summary = TrainSummary(out, history_frame(self.history), self.best_epoch, monitor, self.stopped_early, weights_used,
-                               resumed_from, seconds, skipped)
+    def summary(self, out: Path, monitor: str, weights_used: str, resumed_from: int, seconds: float, skipped: bool = False) -> TrainSummary:
+        summary = TrainSummary(
+            out, history_frame(self.history), self.best_epoch, monitor, self.stopped_early, weights_used, resumed_from, seconds, skipped
+        )
         if not skipped:
             log.info("train: %s (%d epochs in this call, %.0f s)", summary.line(), self.epochs_done - resumed_from, seconds)
         return summary
 
 
-def restore(state: dict, model, optimizer, scheduler, scaler=None, ema: "ModelEMA | None" = None) -> Progress:
+def restore(state: dict, model, optimizer, scheduler, scaler=None, ema: ModelEMA | None = None) -> Progress:
     """Load a ``last.pt`` state into the model, optimiser, scheduler, AMP scaler and weight average;
     its progress."""
     model.load_state_dict(state["model"])
@@ -342,9 +354,18 @@ def end_epoch(out: Path, progress: Progress, row: dict, config, best: dict, last
     progress.history.append(row)
     progress.stopped_early = progress.stale >= config.patience
     progress.finished = progress.stopped_early or epoch == config.epochs
-    log.info("epoch %d/%d: train_loss %.4f val_loss %.4f val_f1 %.4f lr %.2e %.1f s (%.2f img/s)%s", epoch, config.epochs,
-             row["train_loss"], row["val_loss"], row["val_f1"], row["lr"], row["seconds"], row["images_per_s"],
-             "  * best" if improved else "")
+    log.info(
+        "epoch %d/%d: train_loss %.4f val_loss %.4f val_f1 %.4f lr %.2e %.1f s (%.2f img/s)%s",
+        epoch,
+        config.epochs,
+        row["train_loss"],
+        row["val_loss"],
+        row["val_f1"],
+        row["lr"],
+        row["seconds"],
+        row["images_per_s"],
+        "  * best" if improved else "",
+    )
     # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt the same
     if improved:
         save_checkpoint(out / "best.pt", {**best, "epoch": epoch, "monitor": config.monitor, "value": value})
@@ -362,12 +383,17 @@ def read_config(out: str | Path) -> dict:
     """The settings a training folder was written with (``config.json``)."""
     path = Path(out) / "config.json"
     if not path.is_file():
-        raise ChocoError("no training here: run notebooks/04_faster_rcnn_training.ipynb or 03_yolo12_attempt.ipynb (or `chocolib train`) first", path)
+        raise ChocoError(
+            "no training here: run notebooks/04_faster_rcnn_training.ipynb or 03_yolo12_attempt.ipynb (or `chocolib train`) first", path
+        )
     return json.loads(path.read_text())
 
 
 def read_history(out: str | Path) -> pd.DataFrame:
     path = Path(out) / "history.csv"
     if not path.is_file():
-        raise ChocoError("no training history here: run notebooks/04_faster_rcnn_training.ipynb or 03_yolo12_attempt.ipynb (or `chocolib train`) first", path)
+        raise ChocoError(
+            "no training history here: run notebooks/04_faster_rcnn_training.ipynb or 03_yolo12_attempt.ipynb (or `chocolib train`) first",
+            path,
+        )
     return pd.read_csv(path)

@@ -45,8 +45,16 @@ class Judgement:
         return {"threshold": self.threshold, **self.parts, "criterion": self.criterion}
 
 
-def judge(model, val_dir: str | Path, side: int | None, dev_hard: str | Path | None = None, threshold: float | None = None,
-          seed: int = 0, corruptions=None, tta: str = "none") -> Judgement:
+def judge(
+    model,
+    val_dir: str | Path,
+    side: int | None,
+    dev_hard: str | Path | None = None,
+    threshold: float | None = None,
+    seed: int = 0,
+    corruptions=None,
+    tta: str = "none",
+) -> Judgement:
     """The four measurements of `model` on a split folder `val_dir` (``images/``, ``labels/``) and
     the counted set `dev_hard` (None: three parts), at `threshold` (None: chosen on clean validation)."""
     val_dir = Path(val_dir)
@@ -57,9 +65,11 @@ def judge(model, val_dir: str | Path, side: int | None, dev_hard: str | Path | N
         threshold = predict.choose_threshold(found, truth).threshold
     corrupted = robustness.corruption_table(model, val_dir / "images", truth, side, threshold, seed, corruptions, tta=tta)
     shifted, errors = shifts.shift_table(model, val_dir / "images", labels, side, threshold, seed, tta=tta)
-    parts = {"clean F1": predict.f1_at(found, truth, threshold),
-             "corruption F1": robustness.summary(corrupted)["corruption_f1"],
-             "shift F1": shifts.summary(shifted)["shift_f1"]}
+    parts = {
+        "clean F1": predict.f1_at(found, truth, threshold),
+        "corruption F1": robustness.summary(corrupted)["corruption_f1"],
+        "shift F1": shifts.summary(shifted)["shift_f1"],
+    }
     hard = None
     if dev_hard is not None:
         hard = predict.score_counted_folder(model, dev_hard, side, threshold, tta)[0]

@@ -70,16 +70,22 @@ def parse_yolo_file(path: Path, class_map: list[int], names_file: str) -> list[B
         if not tokens:
             continue
         if len(tokens) != 5 and (len(tokens) < 7 or len(tokens) % 2 == 0):
-            raise ChocoError(f"expected 'class cx cy w h' (5 fields) or a polygon 'class x1 y1 x2 y2 ...', got {len(tokens)} field(s)", path, line_no)
+            raise ChocoError(
+                f"expected 'class cx cy w h' (5 fields) or a polygon 'class x1 y1 x2 y2 ...', got {len(tokens)} field(s)", path, line_no
+            )
         class_value = _number(tokens[0], path, line_no)
         if class_value != int(class_value):
             raise ChocoError(f"class id {tokens[0]!r} is not an integer", path, line_no)
         class_id = int(class_value)
         if not 0 <= class_id < len(class_map):
-            raise ChocoError(f"class id {class_id} is out of range: {names_file} lists {len(class_map)} classes (0–{len(class_map) - 1})", path, line_no)
+            raise ChocoError(
+                f"class id {class_id} is out of range: {names_file} lists {len(class_map)} classes (0–{len(class_map) - 1})", path, line_no
+            )
         coords = [_number(t, path, line_no) for t in tokens[1:]]
         if max(abs(c) for c in coords) > 2:
-            raise ChocoError(f"coordinate {max(coords, key=abs)} is not normalised: YOLO coordinates are fractions of the photo's size", path, line_no)
+            raise ChocoError(
+                f"coordinate {max(coords, key=abs)} is not normalised: YOLO coordinates are fractions of the photo's size", path, line_no
+            )
         where = f"{path}:{line_no}"
         if len(coords) == 4:
             cx, cy, w, h = coords

@@ -8,10 +8,14 @@ rows are all zeros. The score is the mean of F1 over images.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from chocolib.errors import ChocoError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def count_f1(true_counts, predicted_counts) -> np.ndarray:
@@ -54,7 +58,7 @@ def score_files(truth: str | Path, submission: str | Path) -> float:
 # --------------------------------------------------------------------------------------------
 # Detection quality beside counting: COCO mAP (torchmetrics over pycocotools, not hand-written)
 # --------------------------------------------------------------------------------------------
-def detection_map(detections, truth, ids) -> tuple[dict, "pd.DataFrame"]:
+def detection_map(detections, truth, ids) -> tuple[dict, pd.DataFrame]:
     """COCO mAP@[.5:.95] and mAP@.5 of raw detections against true boxes, overall and per class.
 
     `detections`: rows with id, label (model label id), score, x0, y0, x1, y1 (normalised);
@@ -75,24 +79,42 @@ def detection_map(detections, truth, ids) -> tuple[dict, "pd.DataFrame"]:
     for photo in ids:
         mine = detections[(detections["id"] == photo) & detections["score"].notna()]
         true = truth[truth["id"] == photo]
-        predictions.append({"boxes": torch.tensor(mine[["x0", "y0", "x1", "y1"]].to_numpy(np.float32)).reshape(-1, 4),
-                            "scores": torch.tensor(mine["score"].to_numpy(np.float32)),
-                            "labels": torch.tensor(mine["label"].to_numpy(np.int64))})
+        predictions.append(
+            {
+                "boxes": torch.tensor(mine[["x0", "y0", "x1", "y1"]].to_numpy(np.float32)).reshape(-1, 4),
+                "scores": torch.tensor(mine["score"].to_numpy(np.float32)),
+                "labels": torch.tensor(mine["label"].to_numpy(np.int64)),
+            }
+        )
         cx, cy, w, h = (true[c].to_numpy(np.float32) for c in ("cx", "cy", "w", "h"))
-        targets.append({"boxes": torch.tensor(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)).reshape(-1, 4),
-                        "labels": torch.tensor(true["cls"].to_numpy(np.int64) + 1)})
+        targets.append(
+            {
+                "boxes": torch.tensor(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)).reshape(-1, 4),
+                "labels": torch.tensor(true["cls"].to_numpy(np.int64) + 1),
+            }
+        )
     results = {}
     for name, iou in (("ap", None), ("ap_50", [0.5])):
         scorer = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True, iou_thresholds=iou)
         scorer.update(predictions, targets)
         results[name] = scorer.compute()
     per_class = {int(c): float(v) for c, v in zip(results["ap"]["classes"].reshape(-1), results["ap"]["map_per_class"].reshape(-1))}
-    per_class_50 = {int(c): float(v) for c, v in zip(results["ap_50"]["classes"].reshape(-1), results["ap_50"]["map_per_class"].reshape(-1))}
+    per_class_50 = {
+        int(c): float(v) for c, v in zip(results["ap_50"]["classes"].reshape(-1), results["ap_50"]["map_per_class"].reshape(-1))
+    }
     true_boxes = truth[truth["id"].isin(list(ids))]["cls"].value_counts()
     # COCO gives -1 to a class with no true box in these photos: shown as missing, not as 0
-    table = pd.DataFrame([{"class": name, "ap": per_class.get(label, -1.0), "ap_50": per_class_50.get(label, -1.0),
-                           "true_boxes": int(true_boxes.get(label - 1, 0))}
-                          for name, label in classes.LABEL_IDS.items()])
+    table = pd.DataFrame(
+        [
+            {
+                "class": name,
+                "ap": per_class.get(label, -1.0),
+                "ap_50": per_class_50.get(label, -1.0),
+                "true_boxes": int(true_boxes.get(label - 1, 0)),
+            }
+            for name, label in classes.LABEL_IDS.items()
+        ]
+    )
     table[["ap", "ap_50"]] = table[["ap", "ap_50"]].where(table[["ap", "ap_50"]] >= 0)
     summary = {"map": float(results["ap"]["map"]), "map_50": float(results["ap"]["map_50"])}
     return summary, table

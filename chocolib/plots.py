@@ -24,8 +24,15 @@ def draw_boxes(ax, image, boxes: pd.DataFrame, show_names: bool = True) -> None:
         x0, y0 = (box["cx"] - box["w"] / 2) * width, (box["cy"] - box["h"] / 2) * height
         ax.add_patch(Rectangle((x0, y0), box["w"] * width, box["h"] * height, fill=False, edgecolor=color, linewidth=1.5))
         if show_names:
-            ax.text(x0, y0 - 2, box["class"], fontsize=6, color="black", va="bottom",
-                    bbox={"facecolor": color, "edgecolor": "none", "pad": 1, "alpha": 0.85})
+            ax.text(
+                x0,
+                y0 - 2,
+                box["class"],
+                fontsize=6,
+                color="black",
+                va="bottom",
+                bbox={"facecolor": color, "edgecolor": "none", "pad": 1, "alpha": 0.85},
+            )
 
 
 def class_legend(fig) -> None:
@@ -35,17 +42,28 @@ def class_legend(fig) -> None:
 
 def class_frequency(counts: pd.DataFrame, labels: pd.DataFrame) -> plt.Figure:
     """Chocolates per class: train.csv's counts beside the imported boxes."""
-    table = pd.DataFrame({
-        "train.csv": counts.sum().reindex(classes.KAGGLE_NAMES),
-        "annotation": labels["class"].value_counts().reindex(classes.KAGGLE_NAMES, fill_value=0),
-    })
+    table = pd.DataFrame(
+        {
+            "train.csv": counts.sum().reindex(classes.KAGGLE_NAMES),
+            "annotation": labels["class"].value_counts().reindex(classes.KAGGLE_NAMES, fill_value=0),
+        }
+    )
     fig, ax = plt.subplots(figsize=(8, 4.2))
     y = range(len(table))
     ax.barh([i - 0.2 for i in y], table["train.csv"], height=0.4, color="#c7c7c7", edgecolor="#555", label="train.csv")
-    ax.barh([i + 0.2 for i in y], table["annotation"], height=0.4, color=[classes.COLORS[n] for n in table.index], edgecolor="#555", label="annotation (boxes)")
+    ax.barh(
+        [i + 0.2 for i in y],
+        table["annotation"],
+        height=0.4,
+        color=[classes.COLORS[n] for n in table.index],
+        edgecolor="#555",
+        label="annotation (boxes)",
+    )
     pad = 0.01 * table.to_numpy().max()
     for i, (a, b) in enumerate(zip(table["train.csv"], table["annotation"])):
-        ax.text(max(a, b) + pad, i, f"{b}" if a == b else f"{b} boxes vs {a}", va="center", fontsize=7, color="black" if a == b else "#d62728")
+        ax.text(
+            max(a, b) + pad, i, f"{b}" if a == b else f"{b} boxes vs {a}", va="center", fontsize=7, color="black" if a == b else "#d62728"
+        )
     ax.set_yticks(list(y), table.index)
     ax.invert_yaxis()
     ax.set_xlabel("chocolates in the training photos")
@@ -79,8 +97,13 @@ def box_sizes(labels: pd.DataFrame) -> plt.Figure:
     palette = {n: classes.COLORS[n] for n in classes.KAGGLE_NAMES}
     order = [n for n in classes.KAGGLE_NAMES if n in set(table["class"])]
     fig, (ax_size, ax_aspect) = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
-    for ax, column, label in ((ax_size, "side_px", "box size √(w·h), pixels of the photo"), (ax_aspect, "aspect", "box aspect ratio w / h")):
-        sns.boxplot(data=table, y="class", x=column, hue="class", order=order, palette=palette, ax=ax, fliersize=0, linewidth=0.8, legend=False)
+    for ax, column, label in (
+        (ax_size, "side_px", "box size √(w·h), pixels of the photo"),
+        (ax_aspect, "aspect", "box aspect ratio w / h"),
+    ):
+        sns.boxplot(
+            data=table, y="class", x=column, hue="class", order=order, palette=palette, ax=ax, fliersize=0, linewidth=0.8, legend=False
+        )
         # the points' jitter comes from a local seeded generator (seaborn's stripplot uses NumPy's
         # global one), so the same data always gives the same figure bytes
         jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(table))
@@ -105,8 +128,11 @@ def augmented_versions(panels: list[tuple[str, object, pd.DataFrame, bool]], nco
     for ax, (title, image, boxes, kept) in zip(axes.flat, panels):
         draw_boxes(ax, image, boxes, show_names=False)
         n = len(boxes)
-        ax.set_title(f"{title}: {n} box{'es' if n != 1 else ''}" if kept else f"{title}: removed, no chocolate left",
-                     fontsize=8, color="black" if kept else "#d62728")
+        ax.set_title(
+            f"{title}: {n} box{'es' if n != 1 else ''}" if kept else f"{title}: removed, no chocolate left",
+            fontsize=8,
+            color="black" if kept else "#d62728",
+        )
     class_legend(fig)
     fig.tight_layout()
     return fig
@@ -147,7 +173,9 @@ def removed_versions(versions: pd.DataFrame, shown: list[tuple[str, object]]) ->
     ax.set_xlabel("share of a photo's boxes kept in a version")
     ax.set_ylabel("augmented versions")
     dropped = int((augmented["boxes_in"] - augmented["boxes_out"]).sum())
-    ax.set_title(f"{dropped} of {int(augmented['boxes_in'].sum())} boxes dropped; {n_removed} of {len(augmented)} versions removed", fontsize=9)
+    ax.set_title(
+        f"{dropped} of {int(augmented['boxes_in'].sum())} boxes dropped; {n_removed} of {len(augmented)} versions removed", fontsize=9
+    )
     if not shown:
         note = fig.add_subplot(grid[0, 1])
         note.set_axis_off()
@@ -200,7 +228,9 @@ def training_losses(history: pd.DataFrame, best_epoch: int, formula: str) -> plt
     return fig
 
 
-def loss_components(history: pd.DataFrame, best_epoch: int, names, title: str = "The four Faster R-CNN losses (before weighting)") -> plt.Figure:
+def loss_components(
+    history: pd.DataFrame, best_epoch: int, names, title: str = "The four Faster R-CNN losses (before weighting)"
+) -> plt.Figure:
     """Each loss component, training and validation: a 2 × 2 grid for four, one row for three or fewer."""
     ncols = len(names) if len(names) <= 3 else 2
     nrows = -(-len(names) // ncols)
@@ -226,10 +256,24 @@ def validation_f1(history: pd.DataFrame, best_epoch: int, threshold: float) -> p
     top = history.loc[history["val_f1"].idxmax()]
     ax.annotate(f"{top['val_f1']:.3f}", (top["epoch"], top["val_f1"]), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     if "val_f1_best" in history:
-        ax.plot(history["epoch"], history["val_f1_best"], marker="^", markersize=3, color="tab:olive", alpha=0.8,
-                label="count F1 at the epoch's best threshold (0.30–0.90)")
+        ax.plot(
+            history["epoch"],
+            history["val_f1_best"],
+            marker="^",
+            markersize=3,
+            color="tab:olive",
+            alpha=0.8,
+            label="count F1 at the epoch's best threshold (0.30–0.90)",
+        )
         top = history.loc[history["val_f1_best"].idxmax()]
-        ax.annotate(f"{top['val_f1_best']:.3f}", (top["epoch"], top["val_f1_best"]), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        ax.annotate(
+            f"{top['val_f1_best']:.3f}",
+            (top["epoch"], top["val_f1_best"]),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=8,
+        )
     _mark_best(ax, best_epoch)
     _epoch_axis(ax, history)
     ax.set_ylim(-0.02, 1.05)
@@ -267,15 +311,38 @@ def detections_grid(panels: list[tuple[str, object, pd.DataFrame, pd.DataFrame]]
         ax.set_axis_off()
     for ax, (title, image, truth, found) in zip(axes.flat, panels):
         width, height = image.size
-        as_centres = pd.DataFrame({"cx": (found["x0"] + found["x1"]) / 2, "cy": (found["y0"] + found["y1"]) / 2,
-                                   "w": found["x1"] - found["x0"], "h": found["y1"] - found["y0"], "class": found["class"]})
+        as_centres = pd.DataFrame(
+            {
+                "cx": (found["x0"] + found["x1"]) / 2,
+                "cy": (found["y0"] + found["y1"]) / 2,
+                "w": found["x1"] - found["x0"],
+                "h": found["y1"] - found["y0"],
+                "class": found["class"],
+            }
+        )
         draw_boxes(ax, image, as_centres, show_names=False)
         for box in truth.to_dict("records"):
-            ax.add_patch(Rectangle(((box["cx"] - box["w"] / 2) * width, (box["cy"] - box["h"] / 2) * height), box["w"] * width,
-                                   box["h"] * height, fill=False, edgecolor="white", linestyle="--", linewidth=1))
+            ax.add_patch(
+                Rectangle(
+                    ((box["cx"] - box["w"] / 2) * width, (box["cy"] - box["h"] / 2) * height),
+                    box["w"] * width,
+                    box["h"] * height,
+                    fill=False,
+                    edgecolor="white",
+                    linestyle="--",
+                    linewidth=1,
+                )
+            )
         for box in found.to_dict("records"):
-            ax.text(box["x0"] * width, box["y0"] * height - 2, f"{box['score']:.2f}", fontsize=6, va="bottom", clip_on=True,
-                    bbox={"facecolor": classes.COLORS[box["class"]], "edgecolor": "none", "pad": 1, "alpha": 0.85})
+            ax.text(
+                box["x0"] * width,
+                box["y0"] * height - 2,
+                f"{box['score']:.2f}",
+                fontsize=6,
+                va="bottom",
+                clip_on=True,
+                bbox={"facecolor": classes.COLORS[box["class"]], "edgecolor": "none", "pad": 1, "alpha": 0.85},
+            )
         ax.set_title(title, fontsize=9)
     class_legend(fig)
     fig.tight_layout()
@@ -292,11 +359,19 @@ def threshold_curve(choice) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.plot(sweep["threshold"], sweep["f1"], color="tab:blue", label="sweep 0.30–0.90 by 0.01")
     ax.scatter(grid["threshold"], grid["f1"], marker="s", s=28, color="tab:orange", zorder=3, label="the seed's grid")
-    ax.scatter([choice.threshold], [choice.f1], marker="*", s=160, color="tab:red", zorder=4,
-               label=f"chosen {choice.threshold:.2f}: F1 {choice.f1:.3f}")
+    ax.scatter(
+        [choice.threshold],
+        [choice.f1],
+        marker="*",
+        s=160,
+        color="tab:red",
+        zorder=4,
+        label=f"chosen {choice.threshold:.2f}: F1 {choice.f1:.3f}",
+    )
     ax.axvline(0.6, color="tab:orange", linestyle=":", linewidth=1, label=f"the seed's 0.6: F1 {choice.seed_f1:.3f}")
-    ax.axhline(choice.per_class_f1, color="tab:green", linestyle="--", linewidth=1,
-               label=f"per-class thresholds: F1 {choice.per_class_f1:.3f}")
+    ax.axhline(
+        choice.per_class_f1, color="tab:green", linestyle="--", linewidth=1, label=f"per-class thresholds: F1 {choice.per_class_f1:.3f}"
+    )
     ax.set_xlabel("score threshold")
     ax.set_ylabel("validation count F1")
     low = min(sweep["f1"].min(), grid["f1"].min(), choice.per_class_f1)
@@ -320,14 +395,21 @@ def corruption_curves(lines: pd.DataFrame) -> plt.Figure:
     for ax, name in zip(axes.flat, names):
         for k, tta in enumerate(settings):
             line = lines[(lines["corruption"] == name) & (lines["tta"] == tta)]
-            ax.plot(line["severity"], line["f1"], marker="o", markersize=3, color=sns.color_palette("deep")[k],
-                    linestyle="-" if k == 0 else "--", label=f"TTA {tta}")
+            ax.plot(
+                line["severity"],
+                line["f1"],
+                marker="o",
+                markersize=3,
+                color=sns.color_palette("deep")[k],
+                linestyle="-" if k == 0 else "--",
+                label=f"TTA {tta}",
+            )
         ax.set_title(name.replace("_", " "), fontsize=8)
         ax.set_ylim(low, 1.01)
         ax.set_xticks([0, 1, 2, 3], ["clean", "1", "2", "3"], fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.set_axis_off()
     for ax in axes[:, 0]:
         ax.set_ylabel("count F1", fontsize=8)
@@ -363,8 +445,7 @@ def shift_curves(table: pd.DataFrame, floor: float = 0.95) -> plt.Figure:
 def class_errors_under_shift(errors: pd.DataFrame) -> plt.Figure:
     """Per class, over every shifted setting (`shifts.errors_by_class`): the share of its chocolates
     missed, and of those detected as another class."""
-    shares = pd.DataFrame({"missed": errors["missed share"],
-                           "taken for another class": errors["swapped"] / errors["true"].clip(lower=1)})
+    shares = pd.DataFrame({"missed": errors["missed share"], "taken for another class": errors["swapped"] / errors["true"].clip(lower=1)})
     fig, ax = plt.subplots(figsize=(7, 4))
     shares.iloc[::-1].plot.barh(ax=ax, color=sns.color_palette("deep")[3:5], width=0.8)
     ax.set_xlabel("share of the class's chocolates, over every shifted setting")
@@ -384,8 +465,15 @@ def count_error(true: pd.DataFrame, predicted: dict[str, pd.DataFrame]) -> plt.F
     for k, (label, counts) in enumerate(predicted.items()):
         error = (true[names] - counts.loc[true.index, names]).abs().mean()
         positions = [i - 0.4 + height * (k + 0.5) for i in range(len(names))]
-        ax.barh(positions, error.to_numpy(), height=height, label=f"{label} (mean over classes {error.mean():.2f})",
-                color=[classes.COLORS[n] for n in names] if k == 0 else "none", edgecolor="#333", hatch=None if k == 0 else "///")
+        ax.barh(
+            positions,
+            error.to_numpy(),
+            height=height,
+            label=f"{label} (mean over classes {error.mean():.2f})",
+            color=[classes.COLORS[n] for n in names] if k == 0 else "none",
+            edgecolor="#333",
+            hatch=None if k == 0 else "///",
+        )
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlabel("mean |true − predicted| chocolates per validation photo")
@@ -407,17 +495,30 @@ def count_confusion(true: pd.DataFrame, predicted: pd.DataFrame, threshold: floa
         top = int(max(t.max(initial=0), p.max(initial=0)))
         matrix = np.zeros((top + 1, top + 1), dtype=int)
         np.add.at(matrix, (t, p), 1)
-        sns.heatmap(matrix, ax=ax, cmap="Blues", cbar=False, annot=top <= 6, fmt="d", annot_kws={"fontsize": 7},
-                    linewidths=0.5, linecolor="white", square=True, vmin=0)
+        sns.heatmap(
+            matrix,
+            ax=ax,
+            cmap="Blues",
+            cbar=False,
+            annot=top <= 6,
+            fmt="d",
+            annot_kws={"fontsize": 7},
+            linewidths=0.5,
+            linecolor="white",
+            square=True,
+            vmin=0,
+        )
         ax.invert_yaxis()
         ax.set_title(f"{name}: {np.mean(t == p):.0%} right", fontsize=8)
         ax.set_xlabel("predicted", fontsize=7)
         ax.set_ylabel("true", fontsize=7)
         ax.tick_params(labelsize=6)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.set_axis_off()
-    fig.suptitle(f"Count confusion per class on {len(true)} validation photos (threshold {threshold:.2f}): "
-                 "photos per (true, predicted) count", fontsize=10)
+    fig.suptitle(
+        f"Count confusion per class on {len(true)} validation photos (threshold {threshold:.2f}): photos per (true, predicted) count",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -445,8 +546,9 @@ def _class_scatter(ax, points: np.ndarray, names, three_d: bool = False) -> None
         chosen = np.asarray(names) == name
         if chosen.any():
             coords = points[chosen].T
-            ax.scatter(*coords[: 3 if three_d else 2], s=10, color=classes.COLORS[name], label=name, alpha=0.85,
-                       edgecolors="black", linewidths=0.2)
+            ax.scatter(
+                *coords[: 3 if three_d else 2], s=10, color=classes.COLORS[name], label=name, alpha=0.85, edgecolors="black", linewidths=0.2
+            )
 
 
 def feature_space_2d(pca: np.ndarray, tsne: np.ndarray, names, explained: np.ndarray, silhouettes: dict) -> plt.Figure:
@@ -454,11 +556,16 @@ def feature_space_2d(pca: np.ndarray, tsne: np.ndarray, names, explained: np.nda
     (`silhouettes`: space name → score, as `analysis.separation`'s "by predicted class")."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
     variance = f"{100 * explained[:2].sum():.1f} % of the variance" if len(explained) >= 2 else "too few points"
-    panels = ((axes[0], pca, f"PCA: first two components ({variance})", silhouettes.get("PCA 2D")),
-              (axes[1], tsne, "t-SNE (2D)", silhouettes.get("t-SNE 2D")))
+    panels = (
+        (axes[0], pca, f"PCA: first two components ({variance})", silhouettes.get("PCA 2D")),
+        (axes[1], tsne, "t-SNE (2D)", silhouettes.get("t-SNE 2D")),
+    )
     for ax, points, title, score in panels:
         _class_scatter(ax, points, names)
-        ax.set_title(f"{title}\nsilhouette {score:.3f}" if score is not None and np.isfinite(score) else f"{title}\nsilhouette undefined", fontsize=10)
+        ax.set_title(
+            f"{title}\nsilhouette {score:.3f}" if score is not None and np.isfinite(score) else f"{title}\nsilhouette undefined",
+            fontsize=10,
+        )
         ax.set_xticks([])
         ax.set_yticks([])
     if not len(pca):
@@ -472,7 +579,11 @@ def feature_space_2d(pca: np.ndarray, tsne: np.ndarray, names, explained: np.nda
 def feature_space_3d(pca: np.ndarray, tsne: np.ndarray, names, silhouettes: dict, explained: np.ndarray | None = None) -> plt.Figure:
     """The seed's Figure 5: the same RoI features in three dimensions."""
     fig = plt.figure(figsize=(11, 5))
-    pca_title = f"PCA: first three components ({100 * explained[:3].sum():.1f} % of the variance)" if explained is not None and len(explained) >= 3 else "PCA (3D)"
+    pca_title = (
+        f"PCA: first three components ({100 * explained[:3].sum():.1f} % of the variance)"
+        if explained is not None and len(explained) >= 3
+        else "PCA (3D)"
+    )
     for position, (points, title, key) in enumerate(((pca, pca_title, None), (tsne, "t-SNE (3D)", "t-SNE 3D")), start=1):
         ax = fig.add_subplot(1, 2, position, projection="3d")
         if len(points):
@@ -496,8 +607,14 @@ def budget_ablation(table: pd.DataFrame) -> plt.Figure:
     ax.bar(x - 0.2, table["F1@0.6"], width=0.4, label="count F1 at 0.6", color="#9ecae1")
     ax.bar(x + 0.2, table["best F1"], width=0.4, label="count F1 at the best threshold", color="#3182bd")
     for position, row in zip(x, table.to_dict("records")):
-        ax.text(position, max(row["F1@0.6"], row["best F1"]) + 0.02, f"{row['steps']} steps\n{row['images/s']:.2f} img/s",
-                ha="center", va="bottom", fontsize=7)
+        ax.text(
+            position,
+            max(row["F1@0.6"], row["best F1"]) + 0.02,
+            f"{row['steps']} steps\n{row['images/s']:.2f} img/s",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
     ax.set_xticks(x, [f"{n}\n({w})" for n, w in zip(names, table["weights"])], fontsize=8)
     ax.set_ylim(0, 1.18)
     ax.set_ylabel("validation count F1")

@@ -67,7 +67,6 @@ class TestDataset:
         return len(self.photos)
 
     def __getitem__(self, index: int):
-        import torch
 
         stem, path = self.photos[index]
         image = dataset.read_photo(path, max_side=self.max_side)
@@ -150,22 +149,31 @@ def working_side(checkpoint: str | Path, default: int) -> int:
     return int(default)
 
 
-def detect(model, folder: str | Path | list, max_side: int | None, batch_size: int = 4, device=None, transform=None,
-           tta: str = "none") -> Detections:
+def detect(
+    model, folder: str | Path | list, max_side: int | None, batch_size: int = 4, device=None, transform=None, tta: str = "none"
+) -> Detections:
     """Run `model` (eval mode) over every photo of `folder` (or a list of photo files); the raw
     detections and images/s. `transform(image, stem)` changes each decoded photo first; `tta`
     (`chocolib.tta.MODES`) shows the model each photo in several views and fuses their boxes."""
     photos = TestDataset(folder, max_side, transform)
-    found = detect_photos(model, photos, photos.ids, batch_size, device, tta,
-                          desc=f"detect {photos.folder.name if photos.folder else 'photos'}")
+    found = detect_photos(
+        model, photos, photos.ids, batch_size, device, tta, desc=f"detect {photos.folder.name if photos.folder else 'photos'}"
+    )
     views = tta_module.views(tta)
-    log.info("detect: %d photos of %s%s, %d detections, %.2f images/s", len(photos), photos.folder or "the list",
-             f" (TTA: {tta}, {len(views)} views)" if len(views) > 1 else "", len(found.table), found.images_per_s)
+    log.info(
+        "detect: %d photos of %s%s, %d detections, %.2f images/s",
+        len(photos),
+        photos.folder or "the list",
+        f" (TTA: {tta}, {len(views)} views)" if len(views) > 1 else "",
+        len(found.table),
+        found.images_per_s,
+    )
     return found
 
 
-def detect_photos(model, photos, ids: list[str], batch_size: int = 4, device=None, tta: str = "none",
-                  desc: str | None = "detect") -> Detections:
+def detect_photos(
+    model, photos, ids: list[str], batch_size: int = 4, device=None, tta: str = "none", desc: str | None = "detect"
+) -> Detections:
     """`detect` on photos already decoded: `photos` is any sequence of (uint8 C × H × W tensor, id)
     (`TestDataset`, or a list in memory). `desc` None: no progress bar."""
     import torch
@@ -191,14 +199,30 @@ def detect_photos(model, photos, ids: list[str], batch_size: int = 4, device=Non
                     labels.append(output["labels"].cpu().numpy().astype(np.int64))
             for photo, (boxes, scores, labels) in zip(batch_ids, found):
                 boxes, scores, labels = tta_module.fuse(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels), len(views))
-                frames.append(pd.DataFrame({
-                    "id": photo, "label": labels, "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels], "score": scores,
-                    "x0": boxes[:, 0], "y0": boxes[:, 1], "x1": boxes[:, 2], "y1": boxes[:, 3],
-                }, columns=DETECTION_COLUMNS))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "id": photo,
+                            "label": labels,
+                            "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels],
+                            "score": scores,
+                            "x0": boxes[:, 0],
+                            "y0": boxes[:, 1],
+                            "x1": boxes[:, 2],
+                            "y1": boxes[:, 3],
+                        },
+                        columns=DETECTION_COLUMNS,
+                    )
+                )
     seconds = time.perf_counter() - started
-    table = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame(columns=DETECTION_COLUMNS)
-    table = table.astype({"id": str, "label": "int64", "class": str, "score": "float64",
-                          **{c: "float32" for c in ("x0", "y0", "x1", "y1")}})
+    table = (
+        pd.concat([f for f in frames if len(f)], ignore_index=True)
+        if any(len(f) for f in frames)
+        else pd.DataFrame(columns=DETECTION_COLUMNS)
+    )
+    table = table.astype(
+        {"id": str, "label": "int64", "class": str, "score": "float64", **{c: "float32" for c in ("x0", "y0", "x1", "y1")}}
+    )
     return Detections(table.reset_index(drop=True), list(ids), len(photos) / seconds)
 
 
@@ -246,19 +270,26 @@ def per_class_thresholds(detections: Detections, truth: pd.DataFrame, start: flo
 class ThresholdChoice:
     """What notebook 05 decides on validation, and what it compares the decision with."""
 
-    sweep: pd.DataFrame            # threshold, f1 over SWEEP
-    threshold: float               # the single threshold chosen (plateau middle)
-    f1: float                      # validation F1 at `threshold`
-    seed_f1: float                 # at the seed's 0.6
-    seed_grid: pd.DataFrame        # threshold, f1 over the seed's grid
-    per_class: dict[str, float]    # one threshold per class
-    per_class_f1: float            # validation F1 with `per_class`
+    sweep: pd.DataFrame  # threshold, f1 over SWEEP
+    threshold: float  # the single threshold chosen (plateau middle)
+    f1: float  # validation F1 at `threshold`
+    seed_f1: float  # at the seed's 0.6
+    seed_grid: pd.DataFrame  # threshold, f1 over the seed's grid
+    per_class: dict[str, float]  # one threshold per class
+    per_class_f1: float  # validation F1 with `per_class`
 
     def as_dict(self) -> dict:
         best_grid = self.seed_grid.loc[self.seed_grid["f1"].idxmax()]
-        return {"threshold": self.threshold, "val_f1": self.f1, "seed_threshold": SEED_THRESHOLD, "seed_val_f1": self.seed_f1,
-                "seed_grid_best": float(best_grid["threshold"]), "seed_grid_best_f1": float(best_grid["f1"]),
-                "per_class_thresholds": self.per_class, "per_class_val_f1": self.per_class_f1}
+        return {
+            "threshold": self.threshold,
+            "val_f1": self.f1,
+            "seed_threshold": SEED_THRESHOLD,
+            "seed_val_f1": self.seed_f1,
+            "seed_grid_best": float(best_grid["threshold"]),
+            "seed_grid_best_f1": float(best_grid["f1"]),
+            "per_class_thresholds": self.per_class,
+            "per_class_val_f1": self.per_class_f1,
+        }
 
 
 def choose_threshold(detections: Detections, truth: pd.DataFrame) -> ThresholdChoice:
@@ -266,8 +297,15 @@ def choose_threshold(detections: Detections, truth: pd.DataFrame) -> ThresholdCh
     sweep = threshold_sweep(detections, truth)
     chosen = plateau_middle(sweep)
     per_class = per_class_thresholds(detections, truth, chosen)
-    return ThresholdChoice(sweep, chosen, f1_at(detections, truth, chosen), f1_at(detections, truth, SEED_THRESHOLD),
-                           threshold_sweep(detections, truth, SEED_GRID), per_class, f1_at(detections, truth, per_class))
+    return ThresholdChoice(
+        sweep,
+        chosen,
+        f1_at(detections, truth, chosen),
+        f1_at(detections, truth, SEED_THRESHOLD),
+        threshold_sweep(detections, truth, SEED_GRID),
+        per_class,
+        f1_at(detections, truth, per_class),
+    )
 
 
 def true_counts(labels: pd.DataFrame, ids) -> pd.DataFrame:
@@ -320,8 +358,9 @@ def read_threshold(model_dir: str | Path) -> float | None:
         raise ChocoError(f"cannot read the threshold ({exc})", path) from None
 
 
-def prediction_panels(detections: Detections, labels: pd.DataFrame, folder: str | Path, threshold: float,
-                      limit: int = 3, max_side: int | None = 800) -> list[tuple]:
+def prediction_panels(
+    detections: Detections, labels: pd.DataFrame, folder: str | Path, threshold: float, limit: int = 3, max_side: int | None = 800
+) -> list[tuple]:
     """Panels for `plots.detections_grid`: the first `limit` photos of `folder` that have labels,
     with their true boxes and their detections at `threshold`."""
     photos = dataset.list_photos(folder)
@@ -330,8 +369,14 @@ def prediction_panels(detections: Detections, labels: pd.DataFrame, folder: str 
     for stem in [s for s in photos if dataset.photo_id(s) in set(labels["id"])][:limit]:
         photo = dataset.photo_id(stem)
         truth, found = labels[labels["id"] == photo], kept[kept["id"] == photo]
-        panels.append((f"{stem}: {len(truth)} true, {len(found)} found at ≥ {threshold:.2f}",
-                       dataset.read_photo(photos[stem], max_side), truth, found))
+        panels.append(
+            (
+                f"{stem}: {len(truth)} true, {len(found)} found at ≥ {threshold:.2f}",
+                dataset.read_photo(photos[stem], max_side),
+                truth,
+                found,
+            )
+        )
     return panels
 
 
@@ -369,7 +414,9 @@ def write_submission(counts: pd.DataFrame, out: str | Path, sample_submission: s
         sample = dataset.read_counts(sample_submission)
         missing = sorted(set(sample.index) - set(ids))
         if missing:
-            raise ChocoError(f"{len(missing)} id(s) of {Path(sample_submission).name} have no photo, first: {missing[0]}", sample_submission)
+            raise ChocoError(
+                f"{len(missing)} id(s) of {Path(sample_submission).name} have no photo, first: {missing[0]}", sample_submission
+            )
         extra = sorted(set(ids) - set(sample.index))
         if extra:
             raise ChocoError(f"{len(extra)} photo(s) are not in {Path(sample_submission).name}, first: {extra[0]}", sample_submission)
@@ -413,9 +460,17 @@ def load_for_inference(weights: Path, device: str = "auto", work_side: int | Non
     return model, work_side or working_side(weights, default_side)
 
 
-def predict(weights: str | Path, images: str | Path, out: str | Path, threshold: float | None = None,
-            sample_submission: str | Path | None = None, batch_size: int = 4, device: str = "auto",
-            work_side: int | None = None, tta: str | None = None) -> Path:
+def predict(
+    weights: str | Path,
+    images: str | Path,
+    out: str | Path,
+    threshold: float | None = None,
+    sample_submission: str | Path | None = None,
+    batch_size: int = 4,
+    device: str = "auto",
+    work_side: int | None = None,
+    tta: str | None = None,
+) -> Path:
     """The `predict` command: detections of `images` (saved beside `out` as ``*_detections.csv``),
     counts at `threshold` (default: the one notebook 05 chose beside the checkpoint, else the
     seed's 0.6) with the test-time augmentation it was chosen with, the submission at `out`."""
@@ -443,20 +498,31 @@ def read_counted_folder(root: str | Path) -> tuple[Path, pd.DataFrame]:
     found = {dataset.photo_id(stem) for stem in dataset.list_photos(photos)}
     missing, extra = sorted(set(truth.index) - found), sorted(found - set(truth.index))
     if missing or extra:
-        raise ChocoError(f"{len(missing)} id(s) of counts.csv have no photo and {len(extra)} photo(s) no counts, first: "
-                         f"{(missing or extra)[0]}", counts_file)
+        raise ChocoError(
+            f"{len(missing)} id(s) of counts.csv have no photo and {len(extra)} photo(s) no counts, first: {(missing or extra)[0]}",
+            counts_file,
+        )
     return photos, truth
 
 
-def score_counted_folder(model, root: str | Path, side: int | None, threshold: float, tta: str = "none",
-                         batch_size: int = 4) -> tuple[dict, Detections, pd.DataFrame]:
+def score_counted_folder(
+    model, root: str | Path, side: int | None, threshold: float, tta: str = "none", batch_size: int = 4
+) -> tuple[dict, Detections, pd.DataFrame]:
     """The course metric of `model` at `threshold` on a counted set (`read_counted_folder`):
     ({photos, chocolates, f1, images_per_s}, the raw detections, the true counts)."""
     photos, truth = read_counted_folder(root)
     found = detect(model, photos, side, batch_size, tta=tta)
     truth = truth.loc[found.ids]
-    return ({"photos": len(found.ids), "chocolates": int(truth.to_numpy().sum()), "f1": f1_at(found, truth, threshold),
-             "images_per_s": found.images_per_s}, found, truth)
+    return (
+        {
+            "photos": len(found.ids),
+            "chocolates": int(truth.to_numpy().sum()),
+            "f1": f1_at(found, truth, threshold),
+            "images_per_s": found.images_per_s,
+        },
+        found,
+        truth,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,8 +530,7 @@ def score_counted_folder(model, root: str | Path, side: int | None, threshold: f
 # --------------------------------------------------------------------------------------------
 #: Where `count` looks for a checkpoint when none is given, in order: the committed run's
 #: (`make canonical`), then that of `make all` (the `cpu` profile's default output root).
-DEFAULT_WEIGHTS = (paths.REPO_ROOT / "models" / "faster_rcnn" / "best.pt",
-                   paths.default_root("cpu") / "models" / "faster_rcnn" / "best.pt")
+DEFAULT_WEIGHTS = (paths.REPO_ROOT / "models" / "faster_rcnn" / "best.pt", paths.default_root("cpu") / "models" / "faster_rcnn" / "best.pt")
 
 
 @dataclass
@@ -502,16 +567,24 @@ def draw_detections(image, kept: pd.DataFrame, title: str):
     return image
 
 
-def count_photos(photos: list[str | Path], weights: str | Path | None, out_dir: str | Path,
-                 threshold: float | None = None, device: str = "auto", tta: str | None = None) -> list[PhotoCount]:
+def count_photos(
+    photos: list[str | Path],
+    weights: str | Path | None,
+    out_dir: str | Path,
+    threshold: float | None = None,
+    device: str = "auto",
+    tta: str | None = None,
+) -> list[PhotoCount]:
     """The `count` command: each photo's counts per class at the model's threshold, and the photo
     with its detections drawn, as ``out_dir/<stem>_counted.jpg``. `weights` defaults to the first
     of `DEFAULT_WEIGHTS` that exists."""
     if weights is None:
         weights = next((path for path in DEFAULT_WEIGHTS if path.is_file()), None)
         if weights is None:
-            raise ChocoError("no trained model: pass --weights CKPT (a best.pt written by train), or run `make canonical` "
-                             "or `make all` first", DEFAULT_WEIGHTS[0])
+            raise ChocoError(
+                "no trained model: pass --weights CKPT (a best.pt written by train), or run `make canonical` or `make all` first",
+                DEFAULT_WEIGHTS[0],
+            )
         log.info("count: the model %s", weights)
     weights = Path(weights)
     if not weights.is_file():

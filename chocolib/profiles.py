@@ -75,11 +75,24 @@ PROFILES: dict[str, Profile] = {
         augment_passes=1,
         val_fraction=0.25,  # 3 of 12 photos: the fewest that can show all 13 kinds
         work_side=384,
-        backbone="efficientnet_lite0", recipe="finetune",
-        min_size=256, max_size=384, roi_samples=128,
-        epochs=2, patience=10, batch_size=2, steps_per_epoch=None, monitor="val_loss",
-        yolo_image_size=256, yolo_epochs=2, yolo_batch_size=2, yolo_steps_per_epoch=None, yolo_recipe="ultralytics",
-        tta="none", robustness_tta=("none", "hflip"), robustness_corruptions=("resolution", "motion_blur", "jpeg"),
+        backbone="efficientnet_lite0",
+        recipe="finetune",
+        min_size=256,
+        max_size=384,
+        roi_samples=128,
+        epochs=2,
+        patience=10,
+        batch_size=2,
+        steps_per_epoch=None,
+        monitor="val_loss",
+        yolo_image_size=256,
+        yolo_epochs=2,
+        yolo_batch_size=2,
+        yolo_steps_per_epoch=None,
+        yolo_recipe="ultralytics",
+        tta="none",
+        robustness_tta=("none", "hflip"),
+        robustness_corruptions=("resolution", "motion_blur", "jpeg"),
     ),
     "cpu": Profile(
         name="cpu",
@@ -91,20 +104,33 @@ PROFILES: dict[str, Profile] = {
         val_fraction=0.2,
         work_side=800,
         # chosen by benchmarks/accuracy_budget.py: see docs/cpu-profile.md
-        backbone="efficientnet_lite0", recipe="finetune",
-        min_size=512, max_size=768, roi_samples=128,
+        backbone="efficientnet_lite0",
+        recipe="finetune",
+        min_size=512,
+        max_size=768,
+        roi_samples=128,
         # 10 × 100 steps × 2 photos: ~22 min of training at ~1.6 images/s
-        epochs=10, patience=10, batch_size=2, steps_per_epoch=100, monitor="val_loss",
+        epochs=10,
+        patience=10,
+        batch_size=2,
+        steps_per_epoch=100,
+        monitor="val_loss",
         # 320: chocolates of the 800-px photos letterboxed to ~30–40 px (stride 8 sees them); 10 × 50 × 4
         # = 2 000 draws, ~7 min on 2 cores, what is left of the 45 minutes `make all` may take once the
         # Faster R-CNN has its share. benchmarks/yolo_anchor.py: at 416² the same minutes give 6 epochs
         # and mAP@.5 0.10, at 320² 10 epochs and 0.20 (docs/yolo12.md)
-        yolo_image_size=320, yolo_epochs=10, yolo_batch_size=4, yolo_steps_per_epoch=50, yolo_recipe="ultralytics",
+        yolo_image_size=320,
+        yolo_epochs=10,
+        yolo_batch_size=4,
+        yolo_steps_per_epoch=50,
+        yolo_recipe="ultralytics",
         # the suite costs 31 passes over the 18 validation photos per view (~3.2 min a view on 2
         # cores); with the flip TTA beside it (+6.3 min) `make all` took ~46 minutes, so the TTA
         # comparison is benchmarks/robustness.py's (docs/robustness-and-generalisation.md), and TTA
         # is off: it gained 0.001 corruption F1 for half the speed
-        tta="none", robustness_tta=("none",), robustness_corruptions=None,
+        tta="none",
+        robustness_tta=("none",),
+        robustness_corruptions=None,
     ),
     "full": Profile(
         name="full",
@@ -115,13 +141,26 @@ PROFILES: dict[str, Profile] = {
         augment_passes=10,
         val_fraction=0.2,
         work_side=1333,  # the seed's largest input side
-        backbone="auto", recipe="auto",
-        min_size=800, max_size=1333, roi_samples=512,
-        epochs=100, patience=10, batch_size=4, steps_per_epoch=None, monitor="val_loss",
+        backbone="auto",
+        recipe="auto",
+        min_size=800,
+        max_size=1333,
+        roi_samples=512,
+        epochs=100,
+        patience=10,
+        batch_size=4,
+        steps_per_epoch=None,
+        monitor="val_loss",
         # the seed's 640 × 640; 50 × 16 = 800 draws an epoch, about the 11 versions of each of the
         # 72 training photos that an epoch of notebook 04 sees
-        yolo_image_size=640, yolo_epochs=100, yolo_batch_size=16, yolo_steps_per_epoch=50, yolo_recipe="ultralytics",
-        tta="none", robustness_tta=("none", "flips"), robustness_corruptions=None,
+        yolo_image_size=640,
+        yolo_epochs=100,
+        yolo_batch_size=16,
+        yolo_steps_per_epoch=50,
+        yolo_recipe="ultralytics",
+        tta="none",
+        robustness_tta=("none", "flips"),
+        robustness_corruptions=None,
     ),
 }
 

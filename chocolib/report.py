@@ -25,8 +25,17 @@ TEMPLATE = paths.REPO_ROOT / "report" / "report.ipynb"
 #: the LaTeX template of the PDF: nbconvert's article on A4
 LATEX_TEMPLATE = paths.REPO_ROOT / "report" / "latex" / "a4.tex.j2"
 #: the section titles, in order (the tests look for each in the PDF's text)
-SECTIONS = ("Abstract", "Data", "Pipeline overview", "Model architectures", "Training", "Inference and submission",
-            "Analysis", "Gallery", "Reproducibility")
+SECTIONS = (
+    "Abstract",
+    "Data",
+    "Pipeline overview",
+    "Model architectures",
+    "Training",
+    "Inference and submission",
+    "Analysis",
+    "Gallery",
+    "Reproducibility",
+)
 #: Debian packages nbconvert's PDF export needs
 LATEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
 
@@ -130,8 +139,16 @@ def pipeline_figure(stages: list[str]):
         x = position * (width + gap)
         number, _, name = stage.partition("_")
         label = f"{number}\n{name.replace('_', ' ')}" if name else stage
-        ax.add_patch(FancyBboxPatch((x, 0), width, 1, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                    facecolor="#e8eef7" if name else "#f7efe8", edgecolor="#34495e"))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, 0),
+                width,
+                1,
+                boxstyle="round,pad=0.02,rounding_size=0.08",
+                facecolor="#e8eef7" if name else "#f7efe8",
+                edgecolor="#34495e",
+            )
+        )
         ax.text(x + width / 2, 0.5, label, ha="center", va="center", fontsize=8, wrap=True)
         if position:
             ax.add_patch(FancyArrowPatch((x - gap, 0.5), (x, 0.5), arrowstyle="-|>", mutation_scale=10, color="#34495e"))
@@ -174,26 +191,41 @@ def build_report(out_root: str | Path, template: Path = TEMPLATE) -> Path:
     executed.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        papermill.execute_notebook(str(template), str(partial), parameters={"out_root": str(run.root)}, kernel_name="python3",
-                                   cwd=str(template.parent), progress_bar=False, log_output=False)
+        papermill.execute_notebook(
+            str(template),
+            str(partial),
+            parameters={"out_root": str(run.root)},
+            kernel_name="python3",
+            cwd=str(template.parent),
+            progress_bar=False,
+            log_output=False,
+        )
     except Exception as exc:
         cell = getattr(exc, "exec_count", None)
-        raise ChocoError(f"the report notebook failed in cell [{cell}]: {getattr(exc, 'ename', type(exc).__name__)}: "
-                         f"{str(getattr(exc, 'evalue', exc)).strip().splitlines()[0] if str(getattr(exc, 'evalue', exc)).strip() else ''} "
-                         f"(executed copy: {executed})") from None
+        raise ChocoError(
+            f"the report notebook failed in cell [{cell}]: {getattr(exc, 'ename', type(exc).__name__)}: "
+            f"{str(getattr(exc, 'evalue', exc)).strip().splitlines()[0] if str(getattr(exc, 'evalue', exc)).strip() else ''} "
+            f"(executed copy: {executed})"
+        ) from None
     finally:
         if partial.exists():
             partial.replace(executed)
     html = fileio.write_bytes(run.report / "report.html", _export(executed, "HTMLExporter"))
     if shutil.which("xelatex") is None:
-        log.warning("report: no LaTeX (xelatex) here, so no PDF; %s is written. For the PDF install LaTeX and pandoc "
-                    "(Debian/Ubuntu: apt-get install %s; macOS: MacTeX and pandoc) and run `python -m chocolib report` again",
-                    html, LATEX_PACKAGES)
+        log.warning(
+            "report: no LaTeX (xelatex) here, so no PDF; %s is written. For the PDF install LaTeX and pandoc "
+            "(Debian/Ubuntu: apt-get install %s; macOS: MacTeX and pandoc) and run `python -m chocolib report` again",
+            html,
+            LATEX_PACKAGES,
+        )
         return html
     try:
         pdf = fileio.write_bytes(run.report / "report.pdf", _export(executed, "PDFExporter"))
     except Exception as exc:  # LaTeX failed: nbconvert's message names the problem
-        raise ChocoError(f"the PDF could not be built ({type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}); "
-                         f"{html} is written", executed) from None
+        raise ChocoError(
+            f"the PDF could not be built ({type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}); "
+            f"{html} is written",
+            executed,
+        ) from None
     log.info("report: %s and %s in %.1f s", pdf, html, time.perf_counter() - started)
     return pdf

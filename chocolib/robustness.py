@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,7 @@ def _defocus_blur(x: np.ndarray, radius: float, rng) -> np.ndarray:
 
     size = 2 * int(np.ceil(radius)) + 1
     grid = np.arange(size) - size // 2
-    disk = ((grid[:, None] ** 2 + grid[None, :] ** 2) <= radius ** 2).astype(np.float32)
+    disk = ((grid[:, None] ** 2 + grid[None, :] ** 2) <= radius**2).astype(np.float32)
     return cv2.filter2D(x, -1, disk / disk.sum(), borderType=cv2.BORDER_REFLECT)
 
 
@@ -106,18 +106,21 @@ class Corruption:
 
 #: The suite: what each does, and its three severities (sizes in pixels of the photo as the model
 #: receives it, e.g. 800 px on its longer side for the `cpu` profile).
-CORRUPTIONS: dict[str, Corruption] = {c.name: c for c in (
-    Corruption("resolution", "down-scaled to this share of its side, then back", (0.50, 0.30, 0.18), _resolution),
-    Corruption("gaussian_blur", "Gaussian blur, σ in pixels", (1.0, 2.0, 3.0), _gaussian_blur),
-    Corruption("defocus_blur", "out of focus: a disk of this radius in pixels", (2.0, 4.0, 6.0), _defocus_blur),
-    Corruption("motion_blur", "camera shake: a line of this length in pixels, any direction", (7, 13, 21), _motion_blur),
-    Corruption("sensor_noise", "Gaussian noise, σ in [0, 1] units", (0.03, 0.06, 0.10), _sensor_noise),
-    Corruption("jpeg", "re-compressed at this JPEG quality", (60, 40, 25), _jpeg),
-    Corruption("brightness", "lighter: HSV value raised by this much", (0.10, 0.20, 0.30), _brightness),
-    Corruption("contrast", "contrast scaled to this share", (0.70, 0.50, 0.35), _contrast),
-    Corruption("colour_cast", "white balance off: a channel gain up to ± this much", (0.15, 0.25, 0.35), _colour_cast),
-    Corruption("hue_shift", "hue turned by this share of the colour circle", (0.03, 0.06, 0.10), _hue_shift),
-)}
+CORRUPTIONS: dict[str, Corruption] = {
+    c.name: c
+    for c in (
+        Corruption("resolution", "down-scaled to this share of its side, then back", (0.50, 0.30, 0.18), _resolution),
+        Corruption("gaussian_blur", "Gaussian blur, σ in pixels", (1.0, 2.0, 3.0), _gaussian_blur),
+        Corruption("defocus_blur", "out of focus: a disk of this radius in pixels", (2.0, 4.0, 6.0), _defocus_blur),
+        Corruption("motion_blur", "camera shake: a line of this length in pixels, any direction", (7, 13, 21), _motion_blur),
+        Corruption("sensor_noise", "Gaussian noise, σ in [0, 1] units", (0.03, 0.06, 0.10), _sensor_noise),
+        Corruption("jpeg", "re-compressed at this JPEG quality", (60, 40, 25), _jpeg),
+        Corruption("brightness", "lighter: HSV value raised by this much", (0.10, 0.20, 0.30), _brightness),
+        Corruption("contrast", "contrast scaled to this share", (0.70, 0.50, 0.35), _contrast),
+        Corruption("colour_cast", "white balance off: a channel gain up to ± this much", (0.15, 0.25, 0.35), _colour_cast),
+        Corruption("hue_shift", "hue turned by this share of the colour circle", (0.03, 0.06, 0.10), _hue_shift),
+    )
+}
 SEVERITIES = (1, 2, 3)
 
 
@@ -143,8 +146,17 @@ def corrupt(image: Image.Image, name: str, severity: int, seed: int = 0, photo: 
     return Image.fromarray(_to_uint8(corruption.apply(x, corruption.levels[severity - 1], rng)))
 
 
-def corruption_table(model, images, truth: pd.DataFrame, side: int | None, threshold: float | None = None, seed: int = 0,
-                     names=None, batch_size: int = 4, tta: str = "none") -> pd.DataFrame:
+def corruption_table(
+    model,
+    images,
+    truth: pd.DataFrame,
+    side: int | None,
+    threshold: float | None = None,
+    seed: int = 0,
+    names=None,
+    batch_size: int = 4,
+    tta: str = "none",
+) -> pd.DataFrame:
     """Count F1 on the photos of `images` (a folder), clean and under every corruption and severity:
     one row each (tta, corruption, severity, level, threshold, f1, images_per_s), the clean row first
     (severity 0). `threshold` None: the one `predict.choose_threshold` picks on the clean photos
@@ -156,18 +168,35 @@ def corruption_table(model, images, truth: pd.DataFrame, side: int | None, thres
     names = list(names or CORRUPTIONS)
     photos = predict.TestDataset(images, side)  # checked once; each photo decoded once, corrupted per setting
     decoded = [(photo_id, stem, dataset.read_photo(path, max_side=side)) for photo_id, (stem, path) in zip(photos.ids, photos.photos)]
-    clean = predict.detect_photos(model, [(predict.as_tensor(image), photo_id) for photo_id, _, image in decoded],
-                                  photos.ids, batch_size, tta=tta, desc=None)
+    clean = predict.detect_photos(
+        model, [(predict.as_tensor(image), photo_id) for photo_id, _, image in decoded], photos.ids, batch_size, tta=tta, desc=None
+    )
     if threshold is None:
         threshold = predict.choose_threshold(clean, truth).threshold
     common = {"tta": tta, "threshold": threshold}
-    rows = [{**common, "corruption": "clean", "severity": 0, "level": "", "f1": predict.f1_at(clean, truth, threshold),
-             "images_per_s": clean.images_per_s}]
+    rows = [
+        {
+            **common,
+            "corruption": "clean",
+            "severity": 0,
+            "level": "",
+            "f1": predict.f1_at(clean, truth, threshold),
+            "images_per_s": clean.images_per_s,
+        }
+    ]
     for name, severity in tqdm([(n, s) for n in names for s in SEVERITIES], desc=f"corruptions (TTA {tta})", unit="setting"):
         corrupted = [(predict.as_tensor(corrupt(image, name, severity, seed, stem)), photo_id) for photo_id, stem, image in decoded]
         found = predict.detect_photos(model, corrupted, photos.ids, batch_size, tta=tta, desc=None)
-        rows.append({**common, "corruption": name, "severity": severity, "level": CORRUPTIONS[name].levels[severity - 1],
-                     "f1": predict.f1_at(found, truth, threshold), "images_per_s": found.images_per_s})
+        rows.append(
+            {
+                **common,
+                "corruption": name,
+                "severity": severity,
+                "level": CORRUPTIONS[name].levels[severity - 1],
+                "f1": predict.f1_at(found, truth, threshold),
+                "images_per_s": found.images_per_s,
+            }
+        )
     log.info("robustness: %d photos, %d settings, TTA %s", len(decoded), len(rows) - 1, tta)
     return pd.DataFrame(rows, columns=["tta", "corruption", "severity", "level", "threshold", "f1", "images_per_s"])
 
@@ -178,10 +207,14 @@ def summary(table: pd.DataFrame) -> dict:
     corrupted = table[table["severity"] > 0]
     clean = table[table["severity"] == 0].iloc[0]
     worst = corrupted.loc[corrupted["f1"].idxmin()] if len(corrupted) else None
-    return {"tta": clean["tta"], "threshold": float(clean["threshold"]), "clean_f1": float(clean["f1"]),
-            "corruption_f1": float(corrupted["f1"].mean()) if len(corrupted) else float("nan"),
-            "worst": [str(worst["corruption"]), int(worst["severity"])] if worst is not None else None,
-            "images_per_s": float(table["images_per_s"].mean())}
+    return {
+        "tta": clean["tta"],
+        "threshold": float(clean["threshold"]),
+        "clean_f1": float(clean["f1"]),
+        "corruption_f1": float(corrupted["f1"].mean()) if len(corrupted) else float("nan"),
+        "worst": [str(worst["corruption"]), int(worst["severity"])] if worst is not None else None,
+        "images_per_s": float(table["images_per_s"].mean()),
+    }
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
@@ -200,6 +233,14 @@ def by_severity(table: pd.DataFrame) -> pd.DataFrame:
         clean = float(rows.loc[rows["severity"] == 0, "f1"].iloc[0])
         corrupted = rows[rows["severity"] > 0]
         for name in corrupted["corruption"].unique():
-            frames.append(pd.DataFrame({"tta": tta, "corruption": name, "severity": [0, *SEVERITIES],
-                                        "f1": [clean, *corrupted.loc[corrupted["corruption"] == name].sort_values("severity")["f1"]]}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "tta": tta,
+                        "corruption": name,
+                        "severity": [0, *SEVERITIES],
+                        "f1": [clean, *corrupted.loc[corrupted["corruption"] == name].sort_values("severity")["f1"]],
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)

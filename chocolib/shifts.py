@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,7 @@ def table_fill(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     free = np.ones((height, width), np.float32)
     for x0, y0, x1, y1 in scene.boxes:
         margin = 0.15 * max(x1 - x0, y1 - y0)
-        free[max(0, int(y0 - margin)):int(np.ceil(y1 + margin)), max(0, int(x0 - margin)):int(np.ceil(x1 + margin))] = 0
+        free[max(0, int(y0 - margin)) : int(np.ceil(y1 + margin)), max(0, int(x0 - margin)) : int(np.ceil(x1 + margin))] = 0
     sigma = 0.04 * max(height, width)
     weight = cv2.GaussianBlur(free, (0, 0), sigma)[..., None]
     smooth = cv2.GaussianBlur(x * free[..., None], (0, 0), sigma) / np.maximum(weight, 1e-3)
@@ -91,8 +91,8 @@ def _zoom_out(scene: Scene, share: float, rng) -> Scene:
     edge = max(2, round(0.01 * max(small_w, small_h)))
     alpha[edge:-edge, edge:-edge] = 1
     alpha = cv2.GaussianBlur(alpha, (0, 0), edge / 2)[..., None]
-    region = canvas[top:top + small_h, left:left + small_w]
-    canvas[top:top + small_h, left:left + small_w] = small * alpha + region * (1 - alpha)
+    region = canvas[top : top + small_h, left : left + small_w]
+    canvas[top : top + small_h, left : left + small_w] = small * alpha + region * (1 - alpha)
     scale = np.array([small_w / width, small_h / height] * 2)
     boxes = scene.boxes * scale + [left, top, left, top]
     return Scene(np.rint(canvas).astype(np.uint8), boxes, scene.cls.copy())
@@ -143,7 +143,7 @@ def _bar(shape, centre, angle: float, half_width: float, half_length: float) -> 
     along = (grid_x - centre[0]) * np.cos(angle) + (grid_y - centre[1]) * np.sin(angle)
     across = -(grid_x - centre[0]) * np.sin(angle) + (grid_y - centre[1]) * np.cos(angle)
     beyond = np.clip(np.abs(along) - half_length, 0, None)
-    distance = np.sqrt(beyond ** 2 + across ** 2)
+    distance = np.sqrt(beyond**2 + across**2)
     return cv2.GaussianBlur(np.clip(half_width - distance + 0.5, 0, 1).astype(np.float32), (0, 0), 0.7)
 
 
@@ -151,14 +151,14 @@ def _occlusion(scene: Scene, cover: float, rng) -> Scene:
     height, width = scene.pixels.shape[:2]
     x = scene.pixels.astype(np.float32)
     n = len(scene.boxes)
-    chosen = rng.permutation(n)[:max(1, n // 2)] if n else []
+    chosen = rng.permutation(n)[: max(1, n // 2)] if n else []
     for index in chosen:
         x0, y0, x1, y1 = scene.boxes[index]
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         angle = rng.uniform(0, np.pi)
         normal = np.array([-np.sin(angle), np.cos(angle)])
         # the bar lies along `angle`; its inner edge is the line that leaves `cover` of the box on the far side
-        ys, xs = np.mgrid[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))]
+        ys, xs = np.mgrid[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
         if not xs.size:
             continue
         depth = (xs - cx) * normal[0] + (ys - cy) * normal[1]
@@ -200,12 +200,15 @@ class Shift:
     apply: Callable
 
 
-SHIFTS: dict[str, Shift] = {s.name: s for s in (
-    Shift("zoom_out", "camera farther away: the photo shrunk to this share of its side", (0.8, 0.65, 0.5), _zoom_out),
-    Shift("zoom_in", "camera closer: a crop enlarged by this factor", (1.3, 1.6, 2.0), _zoom_in),
-    Shift("occlusion", "a pen across half the chocolates, over this share of each box", (0.10, 0.20, 0.35), _occlusion),
-    Shift("shadow", "a hard shadow over part of the photo, light kept at this share", (0.75, 0.6, 0.45), _shadow),
-)}
+SHIFTS: dict[str, Shift] = {
+    s.name: s
+    for s in (
+        Shift("zoom_out", "camera farther away: the photo shrunk to this share of its side", (0.8, 0.65, 0.5), _zoom_out),
+        Shift("zoom_in", "camera closer: a crop enlarged by this factor", (1.3, 1.6, 2.0), _zoom_in),
+        Shift("occlusion", "a pen across half the chocolates, over this share of each box", (0.10, 0.20, 0.35), _occlusion),
+        Shift("shadow", "a hard shadow over part of the photo, light kept at this share", (0.75, 0.6, 0.45), _shadow),
+    )
+}
 SEVERITIES = (1, 2, 3)
 
 
@@ -237,8 +240,15 @@ def read_scenes(images, labels: pd.DataFrame, side: int | None) -> list[tuple[st
         pixels = np.asarray(dataset.read_photo(path, max_side=side).convert("RGB")).copy()
         height, width = pixels.shape[:2]
         rows = labels[labels["stem"] == stem]
-        boxes = np.stack([(rows["cx"] - rows["w"] / 2) * width, (rows["cy"] - rows["h"] / 2) * height,
-                          (rows["cx"] + rows["w"] / 2) * width, (rows["cy"] + rows["h"] / 2) * height], axis=1).reshape(-1, 4)
+        boxes = np.stack(
+            [
+                (rows["cx"] - rows["w"] / 2) * width,
+                (rows["cy"] - rows["h"] / 2) * height,
+                (rows["cx"] + rows["w"] / 2) * width,
+                (rows["cy"] + rows["h"] / 2) * height,
+            ],
+            axis=1,
+        ).reshape(-1, 4)
         scenes.append((photo_id, stem, Scene(pixels, boxes.astype(np.float64), rows["cls"].to_numpy(np.int64))))
     return scenes
 
@@ -251,8 +261,14 @@ def class_errors(truth: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
     """Per Kaggle class over the photos of one setting: chocolates there, missed (counted too few)
     and extra (counted too many)."""
     difference = counts.to_numpy() - truth.to_numpy()
-    return pd.DataFrame({"class": list(classes.KAGGLE_NAMES), "true": truth.to_numpy().sum(0),
-                         "missed": np.clip(-difference, 0, None).sum(0), "extra": np.clip(difference, 0, None).sum(0)})
+    return pd.DataFrame(
+        {
+            "class": list(classes.KAGGLE_NAMES),
+            "true": truth.to_numpy().sum(0),
+            "missed": np.clip(-difference, 0, None).sum(0),
+            "extra": np.clip(difference, 0, None).sum(0),
+        }
+    )
 
 
 def confusion(found, scenes, ids, threshold: float, iou: float = 0.5) -> np.ndarray:
@@ -271,8 +287,11 @@ def confusion(found, scenes, ids, threshold: float, iou: float = 0.5) -> np.ndar
         rows = kept[kept["id"] == photo_id].sort_values("score", ascending=False)
         detected = rows[["x0", "y0", "x1", "y1"]].to_numpy(np.float64) * [width, height, width, height]
         predicted = np.array([classes.KAGGLE_NAMES.index(c) for c in rows["class"]], np.int64)
-        overlaps = box_iou(torch.from_numpy(detected), torch.from_numpy(scene.boxes)).numpy() if len(detected) and len(scene.boxes) \
+        overlaps = (
+            box_iou(torch.from_numpy(detected), torch.from_numpy(scene.boxes)).numpy()
+            if len(detected) and len(scene.boxes)
             else np.zeros((len(detected), len(scene.boxes)))
+        )
         taken = np.zeros(len(scene.boxes), bool)
         for d, label in enumerate(predicted):
             candidates = np.where(~taken & (overlaps[d] >= iou))[0] if overlaps.shape[1] else []
@@ -293,8 +312,17 @@ def _most_confused(matrix: np.ndarray, true_class: int) -> str:
     return classes.KAGGLE_NAMES[int(row.argmax())] if row.max() > 0 else ""
 
 
-def shift_table(model, images, labels: pd.DataFrame, side: int | None, threshold: float, seed: int = 0, names=None,
-                batch_size: int = 4, tta: str = "none") -> tuple[pd.DataFrame, pd.DataFrame]:
+def shift_table(
+    model,
+    images,
+    labels: pd.DataFrame,
+    side: int | None,
+    threshold: float,
+    seed: int = 0,
+    names=None,
+    batch_size: int = 4,
+    tta: str = "none",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Count F1 on the photos of `images` (a folder, boxes from `labels`) clean and under every
     shift and severity, at `threshold` (chosen on the clean photos): one row each (tta, shift,
     severity, level, threshold, chocolates, f1, images_per_s), the clean row first (severity 0);
@@ -311,17 +339,32 @@ def shift_table(model, images, labels: pd.DataFrame, side: int | None, threshold
     rows, errors = [], []
     for name, severity in tqdm(settings, desc=f"shifts (TTA {tta})", unit="setting"):
         scenes = [scene if severity == 0 else shift(scene, name, severity, seed, stem) for _, stem, scene in decoded]
-        found = predict.detect_photos(model, [(predict.as_tensor(Image.fromarray(s.pixels)), i) for s, i in zip(scenes, ids)],
-                                      ids, batch_size, tta=tta, desc=None)
+        found = predict.detect_photos(
+            model, [(predict.as_tensor(Image.fromarray(s.pixels)), i) for s, i in zip(scenes, ids)], ids, batch_size, tta=tta, desc=None
+        )
         truth = _truth(ids, scenes)
         counts = found.counts(threshold, ids)
-        rows.append({"tta": tta, "shift": name, "severity": severity, "level": SHIFTS[name].levels[severity - 1] if severity else "",
-                     "threshold": threshold, "chocolates": int(truth.to_numpy().sum()), "f1": predict.f1_at(found, truth, threshold),
-                     "images_per_s": found.images_per_s})
+        rows.append(
+            {
+                "tta": tta,
+                "shift": name,
+                "severity": severity,
+                "level": SHIFTS[name].levels[severity - 1] if severity else "",
+                "threshold": threshold,
+                "chocolates": int(truth.to_numpy().sum()),
+                "f1": predict.f1_at(found, truth, threshold),
+                "images_per_s": found.images_per_s,
+            }
+        )
         matrix = confusion(found, scenes, ids, threshold)
-        errors.append(class_errors(truth, counts).assign(shift=name, severity=severity,
-                                                         swapped=matrix[:-1, :-1].sum(1) - np.diag(matrix[:-1, :-1]),
-                                                         swapped_to=[_most_confused(matrix, c) for c in range(classes.NUM_CLASSES)]))
+        errors.append(
+            class_errors(truth, counts).assign(
+                shift=name,
+                severity=severity,
+                swapped=matrix[:-1, :-1].sum(1) - np.diag(matrix[:-1, :-1]),
+                swapped_to=[_most_confused(matrix, c) for c in range(classes.NUM_CLASSES)],
+            )
+        )
     log.info("shifts: %d photos, %d settings, TTA %s", len(decoded), len(rows) - 1, tta)
     columns = ["tta", "shift", "severity", "level", "threshold", "chocolates", "f1", "images_per_s"]
     return pd.DataFrame(rows, columns=columns), pd.concat(errors, ignore_index=True)
@@ -333,10 +376,12 @@ def summary(table: pd.DataFrame) -> dict:
     shifted = table[table["severity"] > 0]
     means = shifted.groupby("shift", sort=False)["f1"].mean()
     worst = shifted.loc[shifted["f1"].idxmin()] if len(shifted) else None
-    return {"clean_f1": float(table.loc[table["severity"] == 0, "f1"].iloc[0]),
-            "shift_f1": float(shifted["f1"].mean()) if len(shifted) else float("nan"),
-            "worst_shift": [str(means.idxmin()), float(means.min())] if len(means) else None,
-            "worst_setting": [str(worst["shift"]), int(worst["severity"]), float(worst["f1"])] if worst is not None else None}
+    return {
+        "clean_f1": float(table.loc[table["severity"] == 0, "f1"].iloc[0]),
+        "shift_f1": float(shifted["f1"].mean()) if len(shifted) else float("nan"),
+        "worst_shift": [str(means.idxmin()), float(means.min())] if len(means) else None,
+        "worst_setting": [str(worst["shift"]), int(worst["severity"]), float(worst["f1"])] if worst is not None else None,
+    }
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:

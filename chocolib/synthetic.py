@@ -175,14 +175,20 @@ def _draw_texture(sprite: Image.Image, look: KindLook, c: float, r: float, rng) 
             bean = Image.new("RGBA", (int(0.9 * r), int(0.6 * r)), (0, 0, 0, 0))
             bd = ImageDraw.Draw(bean)
             bd.ellipse([0, 0, bean.width - 1, bean.height - 1], fill=(62, 34, 26, 255))
-            bd.line([(0.1 * bean.width, bean.height / 2), (0.9 * bean.width, bean.height / 2)], fill=(30, 16, 12, 255), width=max(1, int(0.05 * r)))
+            bd.line(
+                [(0.1 * bean.width, bean.height / 2), (0.9 * bean.width, bean.height / 2)],
+                fill=(30, 16, 12, 255),
+                width=max(1, int(0.05 * r)),
+            )
             bean = bean.rotate(angle + rng.uniform(-15, 15), expand=True, resample=Image.BICUBIC)
             sprite.alpha_composite(bean, (int(c + dx * r - bean.width / 2), int(c + dy * r - bean.height / 2)))
     elif look.texture == "stripes":
         w = max(1, int(0.045 * r))
         offset = rng.uniform(-0.15, 0.15)
         for k in (-0.9, -0.3, 0.3, 0.9):
-            draw.line([(c + (k + offset - 0.6) * r, c - 1.1 * r), (c + (k + offset + 0.6) * r, c + 1.1 * r)], fill=(236, 226, 210, 255), width=w)
+            draw.line(
+                [(c + (k + offset - 0.6) * r, c - 1.1 * r), (c + (k + offset + 0.6) * r, c + 1.1 * r)], fill=(236, 226, 210, 255), width=w
+            )
 
 
 def _shade(rgba: np.ndarray, mask: np.ndarray, gloss: float, rng) -> np.ndarray:
@@ -310,7 +316,12 @@ def render_distractor(kind: str, scale: float, rng) -> Image.Image:
         metal = [(205, 172, 92), (182, 182, 188), (176, 112, 70)][int(rng.integers(3))]
         draw.ellipse([0, 0, d, d], fill=metal + (255,))
         inner = tuple(int(v * 1.08) if v < 236 else v for v in metal)
-        draw.ellipse([d * 0.12, d * 0.12, d * 0.88, d * 0.88], fill=inner + (255,), outline=tuple(int(v * 0.8) for v in metal) + (255,), width=max(1, d // 40))
+        draw.ellipse(
+            [d * 0.12, d * 0.12, d * 0.88, d * 0.88],
+            fill=inner + (255,),
+            outline=tuple(int(v * 0.8) for v in metal) + (255,),
+            width=max(1, d // 40),
+        )
     elif kind == "pen":
         length, width = int(scale * rng.uniform(2.5, 4.5) * ss), int(scale * rng.uniform(0.12, 0.2) * ss)
         img = Image.new("RGBA", (length, width), (0, 0, 0, 0))
@@ -540,9 +551,15 @@ def generate(out: str | Path, size: str | SynthSize = "tiny", seed: int = 0, wor
     with fileio.atomic_dir(out) as tmp:
         all_boxes = _write_dataset(tmp, jobs, results, train_ids, test_ids, size, seed)
         n_boxes = sum(len(b) for b in all_boxes["train"])
-        manifest = {"generator_version": GENERATOR_VERSION, "seed": seed, "size": asdict(size),
-                    "train_photos": len(train_ids), "test_photos": len(test_ids), "train_chocolates": n_boxes,
-                    "test_chocolates": sum(len(b) for b in all_boxes["test"])}
+        manifest = {
+            "generator_version": GENERATOR_VERSION,
+            "seed": seed,
+            "size": asdict(size),
+            "train_photos": len(train_ids),
+            "test_photos": len(test_ids),
+            "train_chocolates": n_boxes,
+            "test_chocolates": sum(len(b) for b in all_boxes["test"]),
+        }
         fileio.write_json(tmp / "synth.json", manifest)
     log.info("synth: %d train photos (%d chocolates), %d test photos in %s", len(train_ids), n_boxes, len(test_ids), out)
     return out
@@ -583,8 +600,16 @@ def _camera_photo(args) -> None:
         upright.save(tmp, format="JPEG", quality=quality, exif=exif.tobytes())
 
 
-def camera_copy(source: str | Path, out: str | Path, export: str | Path | None = None, size: tuple[int, int] = CAMERA_SIZE,
-                photos_per_split: int | None = None, rotate_every: int = 3, quality: int = 90, workers: int | None = None) -> Path:
+def camera_copy(
+    source: str | Path,
+    out: str | Path,
+    export: str | Path | None = None,
+    size: tuple[int, int] = CAMERA_SIZE,
+    photos_per_split: int | None = None,
+    rotate_every: int = 3,
+    quality: int = 90,
+    workers: int | None = None,
+) -> Path:
     """A copy of a Kaggle-layout dataset as a camera would have written it: every photo up-scaled
     to `size`, every `rotate_every`-th one stored rotated with EXIF orientation 6 or 8 (upright when
     displayed, as phones and cameras write portrait shots). The CSVs, the references and the

@@ -87,7 +87,6 @@ class TrainConfig:
         return asdict(self)
 
 
-
 #: Named optimiser recipes: a profile picks one, single flags override its values.
 RECIPES = {
     # the seed's: OneCycle to 0.02, no clipping, only the offline chain — made for a COCO start
@@ -101,8 +100,14 @@ RECIPES = {
     # online so the count holds on photos less clean than the training set's, and copy-paste with
     # each chocolate's own look, as real chocolates differ from the references (docs/robustness-and-generalisation.md, "Photos worse
     # than the twin's")
-    "finetune": {"max_lr": 0.005, "clip_grad_norm": 10.0, "camera_augment": True, "geometry_augment": True,
-                 "copy_paste": True, "train_versions": "originals"},
+    "finetune": {
+        "max_lr": 0.005,
+        "clip_grad_norm": 10.0,
+        "camera_augment": True,
+        "geometry_augment": True,
+        "copy_paste": True,
+        "train_versions": "originals",
+    },
 }
 
 
@@ -130,13 +135,18 @@ def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) 
     field names of DetectorConfig and TrainConfig and win over both; None means "the profile's".
     """
     backbone, recipe = resolve_backbone(overrides.pop("backbone", None) or profile.backbone, recipe or profile.recipe)
-    detector = dict(backbone=backbone, min_size=profile.min_size, max_size=profile.max_size,
-                    box_batch_size_per_image=profile.roi_samples)
-    training = dict(epochs=profile.epochs, patience=profile.patience, batch_size=profile.batch_size,
-                    steps_per_epoch=profile.steps_per_epoch, monitor=profile.monitor, seed=seed, **RECIPES[recipe])
+    detector = dict(backbone=backbone, min_size=profile.min_size, max_size=profile.max_size, box_batch_size_per_image=profile.roi_samples)
+    training = dict(
+        epochs=profile.epochs,
+        patience=profile.patience,
+        batch_size=profile.batch_size,
+        steps_per_epoch=profile.steps_per_epoch,
+        monitor=profile.monitor,
+        seed=seed,
+        **RECIPES[recipe],
+    )
     engine.apply_overrides(overrides, (detector, models.DetectorConfig), (training, TrainConfig), what="training")
     return models.DetectorConfig(**detector), TrainConfig(**training)
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,15 +155,20 @@ def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) 
 def build_optimizer(model, config: TrainConfig, total_steps: int):
     import torch
 
-    optimizer = torch.optim.SGD(engine.parameter_groups(model, config.weight_decay), lr=config.lr,
-                                momentum=config.momentum, nesterov=True)
+    optimizer = torch.optim.SGD(engine.parameter_groups(model, config.weight_decay), lr=config.lr, momentum=config.momentum, nesterov=True)
     # OneCycleLR divides by the length of its warm-up (pct_start × total_steps − 1 steps): a run of
     # a handful of steps (the tiny profile on its few originals) needs a warm-up of at least two steps.
     total_steps = max(total_steps, 4)
     pct_start = max(config.pct_start, 2 / total_steps)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.max_lr, total_steps=total_steps, pct_start=pct_start,
-        anneal_strategy="cos", div_factor=config.div_factor, final_div_factor=config.final_div_factor)
+        optimizer,
+        max_lr=config.max_lr,
+        total_steps=total_steps,
+        pct_start=pct_start,
+        anneal_strategy="cos",
+        div_factor=config.div_factor,
+        final_div_factor=config.final_div_factor,
+    )
     return optimizer, scheduler
 
 
@@ -168,8 +183,11 @@ def online_transforms(config: TrainConfig, samples=()):
     `samples` (the training `dataset.DetectionDataset`)."""
     from torchvision.transforms import v2
 
-    steps = ([copy_paste.copy_paste(samples)] if config.copy_paste else []) \
-        + ([augment.online_geometry(config.scale_augment)] if config.geometry_augment else []) + ([augment.camera_effects()] if config.camera_augment else [])
+    steps = (
+        ([copy_paste.copy_paste(samples)] if config.copy_paste else [])
+        + ([augment.online_geometry(config.scale_augment)] if config.geometry_augment else [])
+        + ([augment.camera_effects()] if config.camera_augment else [])
+    )
     return v2.Compose(steps) if steps else None
 
 
@@ -221,20 +239,31 @@ def evaluate(model, loader, device, config: TrainConfig, epoch: int) -> dict:
 def _run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> dict:
     train = {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES}
     # the online effects' ranges are part of what a run is: a change of them is a new run
-    online = {"camera": asdict(augment.CameraParams()) if config.camera_augment else None,
-              "scale": asdict(augment.ScaleParams()) if config.geometry_augment and config.scale_augment == "wide" else None,
-              "copy_paste": asdict(copy_paste.CopyPasteParams()) if config.copy_paste else None}
-    return {"checkpoint_version": CHECKPOINT_VERSION, "detector": detector.as_dict(), "train": train,
-            "online": json.loads(json.dumps(online)), "data": data}
-
+    online = {
+        "camera": asdict(augment.CameraParams()) if config.camera_augment else None,
+        "scale": asdict(augment.ScaleParams()) if config.geometry_augment and config.scale_augment == "wide" else None,
+        "copy_paste": asdict(copy_paste.CopyPasteParams()) if config.copy_paste else None,
+    }
+    return {
+        "checkpoint_version": CHECKPOINT_VERSION,
+        "detector": detector.as_dict(),
+        "train": train,
+        "online": json.loads(json.dumps(online)),
+        "data": data,
+    }
 
 
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
-def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
-          detector: models.DetectorConfig = models.DetectorConfig(), config: TrainConfig = TrainConfig(),
-          stop_after_epochs: int | None = None) -> engine.TrainSummary:
+def train(
+    train_dir: str | Path,
+    val_dir: str | Path,
+    out: str | Path,
+    detector: models.DetectorConfig = models.DetectorConfig(),
+    config: TrainConfig = TrainConfig(),
+    stop_after_epochs: int | None = None,
+) -> engine.TrainSummary:
     """Train, or resume the run in `out`; return the summary (history, best epoch).
 
     `out` receives ``last.pt`` (everything needed to resume), ``best.pt`` (weights and settings of
@@ -271,7 +300,9 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     torch.manual_seed(config.seed)  # the random initialisation
     # a resumed run is built as it first was (the same frozen layers, so the optimiser's state fits),
     # from the weights it actually started from; the checkpoint then replaces them
-    model, weights_used = models.build_detector(detector if state is None else models.DetectorConfig(**{**detector.as_dict(), "pretrained": state["weights_used"]}))
+    model, weights_used = models.build_detector(
+        detector if state is None else models.DetectorConfig(**{**detector.as_dict(), "pretrained": state["weights_used"]})
+    )
     model.to(device)
     optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
@@ -283,13 +314,24 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
     else:
         log.info("train: %s", models.describe(model, detector, weights_used))
     resumed_from = progress.epochs_done
-    fileio.write_json(out / "config.json", {**key, "device": str(device), "amp": use_amp, "weights_used": weights_used,
-                                            "train_images": len(train_set), "val_images": len(val_set), "steps_per_epoch": steps,
-                                            "image_side": max(dataset.photo_size(train_set.items[0][0]))})
+    fileio.write_json(
+        out / "config.json",
+        {
+            **key,
+            "device": str(device),
+            "amp": use_amp,
+            "weights_used": weights_used,
+            "train_images": len(train_set),
+            "val_images": len(val_set),
+            "steps_per_epoch": steps,
+            "image_side": max(dataset.photo_size(train_set.items[0][0])),
+        },
+    )
 
     workers = config.workers if config.workers is not None else (0 if device.type == "cpu" else 4)
-    loader_options = dict(batch_size=config.batch_size, collate_fn=dataset.collate_fn, num_workers=workers,
-                          pin_memory=device.type == "cuda")
+    loader_options = dict(
+        batch_size=config.batch_size, collate_fn=dataset.collate_fn, num_workers=workers, pin_memory=device.type == "cuda"
+    )
     val_loader = DataLoader(val_set, shuffle=False, **loader_options)
     last_epoch = min(config.epochs, stop_after_epochs or config.epochs)
 
@@ -308,8 +350,14 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
                 loss = weighted_loss(loss_dict, config.loss_weights)
             value = loss.detach().item()
             first = step * config.batch_size
-            engine.check_finite(value, {k: v.detach().item() for k, v in loss_dict.items()}, epoch, step,
-                                [train_set.stem(i) for i in order[first:first + len(images)]], train_dir)
+            engine.check_finite(
+                value,
+                {k: v.detach().item() for k, v in loss_dict.items()},
+                epoch,
+                step,
+                [train_set.stem(i) for i in order[first : first + len(images)]],
+                train_dir,
+            )
             engine.backward_step(loss, model, optimizer, scaler, config.clip_grad_norm)
             last_lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
@@ -325,14 +373,19 @@ def train(train_dir: str | Path, val_dir: str | Path, out: str | Path,
         row.update(lr=last_lr, seconds=time.perf_counter() - t0, images_per_s=seen / train_seconds)
 
         best = {"detector": detector.as_dict(), "model": model.state_dict(), "weights_used": weights_used}
-        last = {"key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None, "weights_used": weights_used,
-                "detector": detector.as_dict()}
+        last = {
+            "key": key,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "weights_used": weights_used,
+            "detector": detector.as_dict(),
+        }
         if engine.end_epoch(out, progress, row, config, best, last):
             break
 
     return progress.summary(out, config.monitor, weights_used, resumed_from, time.perf_counter() - started)
-
 
 
 #: the table `benchmarks/accuracy_budget.py --csv` wrote for the cpu profile's choice (committed)

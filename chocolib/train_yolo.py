@@ -117,10 +117,19 @@ def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) 
     if recipe not in RECIPES:
         raise ChocoError(f"unknown YOLO recipe {recipe!r}; expected one of: {', '.join(RECIPES)}")
     model = dict(image_size=profile.yolo_image_size)
-    training = dict(epochs=profile.yolo_epochs, patience=profile.patience, batch_size=profile.yolo_batch_size,
-                    steps_per_epoch=profile.yolo_steps_per_epoch, monitor=profile.monitor, seed=seed, **RECIPES[recipe])
+    training = dict(
+        epochs=profile.yolo_epochs,
+        patience=profile.patience,
+        batch_size=profile.yolo_batch_size,
+        steps_per_epoch=profile.yolo_steps_per_epoch,
+        monitor=profile.monitor,
+        seed=seed,
+        **RECIPES[recipe],
+    )
     epochs = overrides.get("epochs") or profile.yolo_epochs
-    training.update(warmup_epochs=min(3, max(1, epochs // 10), epochs - 1), close_mosaic=math.ceil(epochs / 10) if training["mosaic"] else 0)
+    training.update(
+        warmup_epochs=min(3, max(1, epochs // 10), epochs - 1), close_mosaic=math.ceil(epochs / 10) if training["mosaic"] else 0
+    )
     engine.apply_overrides(overrides, (model, yolo12.YoloConfig), (training, YoloTrainConfig), what="YOLO12 training")
     return yolo12.YoloConfig(**model), YoloTrainConfig(**training)
 
@@ -137,6 +146,11 @@ def read_augment_params(augmented: Path) -> augment.AugmentParams:
     return augment.AugmentParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
+def _area(boxes):
+    """Areas of XYXY boxes (0 for an empty one)."""
+    return (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
+
+
 def draw_seed(seed: int, epoch: int, index: int, attempt: int) -> int:
     return engine.epoch_seed(seed, epoch, f"draw:{index}:{attempt}")
 
@@ -149,8 +163,7 @@ class TrainingDraws:
     `mosaic`: the share of draws that are a mosaic of four, up to epoch `mosaic_until` (None: all).
     """
 
-    def __init__(self, augmented: str | Path, image_size: int, seed: int = 0, mosaic: float = 0.0,
-                 mosaic_until: int | None = None):
+    def __init__(self, augmented: str | Path, image_size: int, seed: int = 0, mosaic: float = 0.0, mosaic_until: int | None = None):
         augmented = Path(augmented)
         split_path = augmented / "split.json"
         if not split_path.is_file():
@@ -189,7 +202,10 @@ class TrainingDraws:
             sample = augment.sanitize(augment.build_transform(self.params, *size)(sample), self.params)
         pad = v2.Pad([0, 0, self.image_size - size[1], self.image_size - size[0]], fill=round(yolo12.PAD_VALUE * 255))
         boxes = v2.functional.convert_bounding_box_format(pad(sample["boxes"]), new_format="XYXY")
-        return pad(sample["image"]).as_subclass(torch.Tensor), {"boxes": boxes.as_subclass(torch.Tensor).float(), "labels": sample["labels"]}
+        return pad(sample["image"]).as_subclass(torch.Tensor), {
+            "boxes": boxes.as_subclass(torch.Tensor).float(),
+            "labels": sample["labels"],
+        }
 
     def mosaic_share(self) -> float:
         """The share of this epoch's draws that are mosaics."""
@@ -211,19 +227,18 @@ class TrainingDraws:
             image, target = self.versions[self.indices[photo]]
             pixels, drawn = self.draw(image, target)
             height, width = yolo12.letterbox_shape(*image.shape[-2:], size)
-            left = centre_x - width if quadrant in (0, 2) else centre_x   # the picture's corner on the canvas
+            left = centre_x - width if quadrant in (0, 2) else centre_x  # the picture's corner on the canvas
             top = centre_y - height if quadrant in (0, 1) else centre_y
             x0, y0 = max(left, 0), max(top, 0)
             x1, y1 = min(left + width, 2 * size), min(top + height, 2 * size)
-            canvas[:, y0:y1, x0:x1] = pixels[:, y0 - top:y1 - top, x0 - left:x1 - left]
+            canvas[:, y0:y1, x0:x1] = pixels[:, y0 - top : y1 - top, x0 - left : x1 - left]
             boxes.append(drawn["boxes"] + torch.tensor([left, top, left, top], dtype=torch.float32))
             labels.append(drawn["labels"])
         crop = size // 2
         boxes = torch.cat(boxes) - crop
         clipped = boxes.clamp(0, size)
-        area = lambda b: (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-        keep = (area(clipped) >= MOSAIC_MIN_VISIBLE * area(boxes)) & (area(clipped) > 0)
-        return canvas[:, crop:crop + size, crop:crop + size].clone(), {"boxes": clipped[keep], "labels": torch.cat(labels)[keep]}
+        keep = (_area(clipped) >= MOSAIC_MIN_VISIBLE * _area(boxes)) & (_area(clipped) > 0)
+        return canvas[:, crop : crop + size, crop : crop + size].clone(), {"boxes": clipped[keep], "labels": torch.cat(labels)[keep]}
 
     def __getitem__(self, index: int):
         import torch
@@ -253,9 +268,15 @@ def draw_panel(draws: TrainingDraws, index: int) -> tuple:
     pixels, target, count = draws[index]
     size = draws.image_size
     boxes = target["boxes"].numpy() / size
-    table = pd.DataFrame({"cx": (boxes[:, 0] + boxes[:, 2]) / 2, "cy": (boxes[:, 1] + boxes[:, 3]) / 2,
-                          "w": boxes[:, 2] - boxes[:, 0], "h": boxes[:, 3] - boxes[:, 1],
-                          "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in target["labels"]]})
+    table = pd.DataFrame(
+        {
+            "cx": (boxes[:, 0] + boxes[:, 2]) / 2,
+            "cy": (boxes[:, 1] + boxes[:, 3]) / 2,
+            "w": boxes[:, 2] - boxes[:, 0],
+            "h": boxes[:, 3] - boxes[:, 1],
+            "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in target["labels"]],
+        }
+    )
     title = f"{draws.stems[index]}, epoch {draws.epoch}" + (f" ({count} draws)" if count > 1 else "")
     return title, Image.fromarray(pixels.permute(1, 2, 0).numpy()), table, True
 
@@ -280,8 +301,9 @@ def build_optimizer(model, config: YoloTrainConfig, total_steps: int):
     else:
         optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
     warmup = min(total_steps - 1, round(total_steps * config.warmup_epochs / config.epochs))
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup),
-                                                        eta_min=config.lr * config.final_lr_fraction)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, total_steps - warmup), eta_min=config.lr * config.final_lr_fraction
+    )
     if warmup <= 0:
         return optimizer, cosine
     ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=WARMUP_START, total_iters=warmup)
@@ -324,8 +346,13 @@ def evaluate(model, loader, device, model_config: yolo12.YoloConfig, config: Yol
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
-def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.YoloConfig = yolo12.YoloConfig(),
-               config: YoloTrainConfig = YoloTrainConfig(), stop_after_epochs: int | None = None) -> engine.TrainSummary:
+def train_yolo(
+    augmented: str | Path,
+    out: str | Path,
+    model_config: yolo12.YoloConfig = yolo12.YoloConfig(),
+    config: YoloTrainConfig = YoloTrainConfig(),
+    stop_after_epochs: int | None = None,
+) -> engine.TrainSummary:
     """Train, or resume the run in `out`, on notebook 02's folder `augmented`; the summary.
 
     `out` receives ``last.pt``, ``best.pt``, ``history.csv`` and ``config.json`` as notebook 04's
@@ -341,9 +368,12 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
         raise ChocoError("no training or validation images", augmented)
     images_per_epoch = len(draws) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
-    run_key = {"checkpoint_version": CHECKPOINT_VERSION, "detector": model_config.as_dict(),
-               "train": {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES},
-               "data": engine.data_fingerprint(augmented / "train", augmented / "val")}
+    run_key = {
+        "checkpoint_version": CHECKPOINT_VERSION,
+        "detector": model_config.as_dict(),
+        "train": {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES},
+        "data": engine.data_fingerprint(augmented / "train", augmented / "val"),
+    }
     out.mkdir(parents=True, exist_ok=True)
     state = engine.load_last(out, run_key)
 
@@ -372,22 +402,40 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
     else:
         log.info("train_yolo: %s, %s start", yolo12.describe(model, model_config), weights_used)
     resumed_from = progress.epochs_done
-    fileio.write_json(out / "config.json", {**run_key, "model": "yolo12", "device": str(device), "amp": use_amp,
-                                            "weights_used": weights_used, "train_photos": len(draws), "val_images": len(val_set),
-                                            "steps_per_epoch": steps, "image_side": max(dataset.photo_size(val_set.items[0][0]))})
+    fileio.write_json(
+        out / "config.json",
+        {
+            **run_key,
+            "model": "yolo12",
+            "device": str(device),
+            "amp": use_amp,
+            "weights_used": weights_used,
+            "train_photos": len(draws),
+            "val_images": len(val_set),
+            "steps_per_epoch": steps,
+            "image_side": max(dataset.photo_size(val_set.items[0][0])),
+        },
+    )
 
     workers = config.workers if config.workers is not None else (0 if device.type == "cpu" else 8)
     pin = device.type == "cuda"
-    val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False, collate_fn=dataset.collate_fn,
-                            num_workers=workers, pin_memory=pin)
+    val_loader = DataLoader(
+        val_set, batch_size=config.batch_size, shuffle=False, collate_fn=dataset.collate_fn, num_workers=workers, pin_memory=pin
+    )
     last_epoch = min(config.epochs, stop_after_epochs or config.epochs)
 
     for epoch in range(progress.epochs_done + 1, last_epoch + 1):
         draws.set_epoch(epoch)
         order = engine.epoch_order(len(draws), images_per_epoch, config.seed, epoch)
-        loader = DataLoader(torch.utils.data.Subset(draws, order), batch_size=config.batch_size, shuffle=False,
-                            collate_fn=collate_draws, num_workers=workers, pin_memory=pin,
-                            persistent_workers=False)
+        loader = DataLoader(
+            torch.utils.data.Subset(draws, order),
+            batch_size=config.batch_size,
+            shuffle=False,
+            collate_fn=collate_draws,
+            num_workers=workers,
+            pin_memory=pin,
+            persistent_workers=False,
+        )
         model.train()
         sums = {name: 0.0 for name in yolo12.LOSS_NAMES}
         seen, redrawn, t0 = 0, 0, time.perf_counter()
@@ -397,8 +445,9 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
             with torch.autocast(device.type, enabled=use_amp):
                 loss, components = yolo12.loss(model, images, targets)
             first = step * config.batch_size
-            engine.check_finite(loss.item(), components, epoch, step, [draws.stems[i] for i in order[first:first + len(images)]],
-                                augmented / "train")
+            engine.check_finite(
+                loss.item(), components, epoch, step, [draws.stems[i] for i in order[first : first + len(images)]], augmented / "train"
+            )
             engine.backward_step(loss, model, optimizer, scaler, config.grad_clip)
             if ema is not None:
                 ema.update(model)
@@ -415,12 +464,20 @@ def train_yolo(augmented: str | Path, out: str | Path, model_config: yolo12.Yolo
         row["train_loss"] = sum(row[f"train_{n}"] for n in yolo12.LOSS_NAMES)
         validated = ema.module if ema is not None else model  # the weights inference will use
         row.update(evaluate(validated, val_loader, device, model_config, config))
-        row.update(lr=last_lr, redrawn=redrawn, mosaic=draws.mosaic_share(), seconds=time.perf_counter() - t0,
-                   images_per_s=seen / train_seconds)
+        row.update(
+            lr=last_lr, redrawn=redrawn, mosaic=draws.mosaic_share(), seconds=time.perf_counter() - t0, images_per_s=seen / train_seconds
+        )
         best = {"yolo": model_config.as_dict(), "model": validated.state_dict(), "weights_used": weights_used}
-        last = {"key": run_key, "yolo": model_config.as_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
-                "ema": ema.state_dict() if ema is not None else None, "weights_used": weights_used}
+        last = {
+            "key": run_key,
+            "yolo": model_config.as_dict(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "ema": ema.state_dict() if ema is not None else None,
+            "weights_used": weights_used,
+        }
         if engine.end_epoch(out, progress, row, config, best, last):
             break
 

@@ -26,6 +26,7 @@ def no_network(monkeypatch):
 
     def refuse(*args, **kwargs):
         raise OSError("network access blocked by the test")
+
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
 
@@ -94,15 +95,24 @@ class RedSquareCounter:
 
         outputs = []
         for image in images:
-            assert image.dtype == torch.float32 and float(image.min()) >= 0.0 and float(image.max()) <= 1.0, \
+            assert image.dtype == torch.float32 and float(image.min()) >= 0.0 and float(image.max()) <= 1.0, (
                 f"the model was given {image.dtype} in [{float(image.min())}, {float(image.max())}], not floats in [0, 1]"
+            )
             x = image.numpy()
             self.seen.append(np.rint(x.transpose(1, 2, 0) * 255).astype(np.uint8))
             regions, _ = ndimage.label((x[0] > 0.7) & (x[1] < 0.32), structure=np.ones((3, 3)))
-            boxes = [[s[1].start, s[0].start, s[1].stop, s[0].stop] for i, s in enumerate(ndimage.find_objects(regions), 1)
-                     if (regions[s] == i).sum() >= self.min_pixels]
-            outputs.append({"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-                            "scores": torch.full((len(boxes),), 0.9), "labels": torch.full((len(boxes),), self.label, dtype=torch.int64)})
+            boxes = [
+                [s[1].start, s[0].start, s[1].stop, s[0].stop]
+                for i, s in enumerate(ndimage.find_objects(regions), 1)
+                if (regions[s] == i).sum() >= self.min_pixels
+            ]
+            outputs.append(
+                {
+                    "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                    "scores": torch.full((len(boxes),), 0.9),
+                    "labels": torch.full((len(boxes),), self.label, dtype=torch.int64),
+                }
+            )
         return outputs
 
 
@@ -114,7 +124,7 @@ def red_squares_photo(path: Path, squares=((20, 20), (100, 60), (170, 100)), siz
     rng = np.random.default_rng(len(squares))
     pixels = rng.integers(90, 130, (size[1], size[0], 3)).astype(np.uint8)
     for x, y in squares:
-        pixels[y:y + side, x:x + side] = (220, 30, 30)
+        pixels[y : y + side, x : x + side] = (220, 30, 30)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
     return path

@@ -35,51 +35,135 @@ class Mutation:
 
 
 MUTATIONS = [
-    Mutation("collate", "chocolib/predict.py", "image.to(torch.float32) / 255", "image.to(torch.float32)",
-             ("tests/test_predict.py::test_detect_gives_the_model_floats_in_0_1_and_counts_what_it_finds",)),
-    Mutation("threshold_json", "chocolib/predict.py", "threshold = read_threshold(weights.parent)", "threshold = None",
-             ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",)),
-    Mutation("tta_flag", "chocolib/predict.py", "threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)",
-             "threshold, tta = threshold_for(weights, threshold), tta_for(weights, None)",
-             ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",)),
-    Mutation("work_side_flag", "chocolib/cli.py", "args.batch_size, args.device, args.work_side, args.tta))",
-             "args.batch_size, args.device, None, args.tta))",
-             ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",)),
-    Mutation("patience", "chocolib/engine.py", "progress.stopped_early = progress.stale >= config.patience",
-             "progress.stopped_early = progress.stale > config.patience",
-             ("tests/test_engine.py::test_early_stopping_and_the_best_epoch_follow_a_scripted_history",)),
-    Mutation("monitor", "chocolib/engine.py", 'return value < best if monitor == "val_loss" else value > best', "return value < best",
-             ("tests/test_engine.py::test_early_stopping_and_the_best_epoch_follow_a_scripted_history",)),
-    Mutation("tie_is_better", "chocolib/engine.py", 'return value < best if monitor == "val_loss" else value > best',
-             'return value <= best if monitor == "val_loss" else value >= best',
-             ("tests/test_engine.py::test_early_stopping_and_the_best_epoch_follow_a_scripted_history",)),
-    Mutation("metric_tp", "chocolib/metric.py", "tp = np.minimum(true_counts, predicted_counts)", "tp = np.maximum(true_counts, predicted_counts)",
-             ("tests/test_metric.py",)),
-    Mutation("metric_fpn", "chocolib/metric.py", "fpn = np.abs(true_counts - predicted_counts)", "fpn = (true_counts - predicted_counts)",
-             ("tests/test_metric.py",)),
-    Mutation("kaggle_order", "chocolib/classes.py", '    "Jelly White",\n    "Jelly Milk",', '    "Jelly Milk",\n    "Jelly White",',
-             ("tests/test_metric.py::test_the_class_order_is_kaggles_header_written_out",)),
-    Mutation("plateau", "chocolib/predict.py", 'return float(sweep["threshold"].iloc[(first + last) // 2])',
-             'return float(sweep["threshold"].iloc[first])', ("tests/test_predict.py::test_plateau_middle",)),
-    Mutation("clean_to_model", "chocolib/robustness.py", "corrupted = [(predict.as_tensor(corrupt(image, name, severity, seed, stem)), photo_id)",
-             "corrupted = [(predict.as_tensor(image), photo_id)",
-             ("tests/test_robustness.py::test_the_model_sees_each_corrupted_photo_not_the_clean_one",)),
-    Mutation("paste_label", "chocolib/copy_paste.py", "labels.append(cutout.label)", "labels.append(self.pool[0].label)",
-             ("tests/test_copy_paste.py::test_a_pasted_chocolates_label_is_the_class_whose_pixels_it_holds",)),
-    Mutation("zoom_out_boxes", "chocolib/shifts.py", "boxes = scene.boxes * scale + [left, top, left, top]",
-             "boxes = scene.boxes + [left, top, left, top]", ("tests/test_shifts.py",)),
-    Mutation("zoom_in_truth", "chocolib/shifts.py", "keep = visible >= MIN_VISIBLE", "keep = visible > 0",
-             ("tests/test_shifts.py::test_zoom_in_keeps_a_chocolate_when_half_of_it_is_left_and_moves_its_box",)),
-    Mutation("scale_jitter_boxes", "chocolib/augment.py",
-             "xyxy = self._xyxy(target[\"boxes\"]) * scale + torch.tensor([left, top, left, top], dtype=torch.float32)",
-             "xyxy = self._xyxy(target[\"boxes\"]) + torch.tensor([left, top, left, top], dtype=torch.float32)",
-             ("tests/test_augment.py::test_zoom_out_shrinks_the_chocolate_onto_the_photos_own_colour_and_zoom_in_enlarges_it",)),
+    Mutation(
+        "collate",
+        "chocolib/predict.py",
+        "image.to(torch.float32) / 255",
+        "image.to(torch.float32)",
+        ("tests/test_predict.py::test_detect_gives_the_model_floats_in_0_1_and_counts_what_it_finds",),
+    ),
+    Mutation(
+        "threshold_json",
+        "chocolib/predict.py",
+        "threshold = read_threshold(weights.parent)",
+        "threshold = None",
+        ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",),
+    ),
+    Mutation(
+        "tta_flag",
+        "chocolib/predict.py",
+        "threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)",
+        "threshold, tta = threshold_for(weights, threshold), tta_for(weights, None)",
+        ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",),
+    ),
+    Mutation(
+        "work_side_flag",
+        "chocolib/cli.py",
+        "args.batch_size, args.device, args.work_side, args.tta))",
+        "args.batch_size, args.device, None, args.tta))",
+        ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",),
+    ),
+    Mutation(
+        "patience",
+        "chocolib/engine.py",
+        "progress.stopped_early = progress.stale >= config.patience",
+        "progress.stopped_early = progress.stale > config.patience",
+        ("tests/test_engine.py::test_early_stopping_and_the_best_epoch_follow_a_scripted_history",),
+    ),
+    Mutation(
+        "monitor",
+        "chocolib/engine.py",
+        'return value < best if monitor == "val_loss" else value > best',
+        "return value < best",
+        ("tests/test_engine.py::test_early_stopping_and_the_best_epoch_follow_a_scripted_history",),
+    ),
+    Mutation(
+        "tie_is_better",
+        "chocolib/engine.py",
+        'return value < best if monitor == "val_loss" else value > best',
+        'return value <= best if monitor == "val_loss" else value >= best',
+        ("tests/test_engine.py::test_early_stopping_and_the_best_epoch_follow_a_scripted_history",),
+    ),
+    Mutation(
+        "metric_tp",
+        "chocolib/metric.py",
+        "tp = np.minimum(true_counts, predicted_counts)",
+        "tp = np.maximum(true_counts, predicted_counts)",
+        ("tests/test_metric.py",),
+    ),
+    Mutation(
+        "metric_fpn",
+        "chocolib/metric.py",
+        "fpn = np.abs(true_counts - predicted_counts)",
+        "fpn = (true_counts - predicted_counts)",
+        ("tests/test_metric.py",),
+    ),
+    Mutation(
+        "kaggle_order",
+        "chocolib/classes.py",
+        '    "Jelly White",\n    "Jelly Milk",',
+        '    "Jelly Milk",\n    "Jelly White",',
+        ("tests/test_metric.py::test_the_class_order_is_kaggles_header_written_out",),
+    ),
+    Mutation(
+        "plateau",
+        "chocolib/predict.py",
+        'return float(sweep["threshold"].iloc[(first + last) // 2])',
+        'return float(sweep["threshold"].iloc[first])',
+        ("tests/test_predict.py::test_plateau_middle",),
+    ),
+    Mutation(
+        "clean_to_model",
+        "chocolib/robustness.py",
+        "corrupted = [(predict.as_tensor(corrupt(image, name, severity, seed, stem)), photo_id)",
+        "corrupted = [(predict.as_tensor(image), photo_id)",
+        ("tests/test_robustness.py::test_the_model_sees_each_corrupted_photo_not_the_clean_one",),
+    ),
+    Mutation(
+        "paste_label",
+        "chocolib/copy_paste.py",
+        "labels.append(cutout.label)",
+        "labels.append(self.pool[0].label)",
+        ("tests/test_copy_paste.py::test_a_pasted_chocolates_label_is_the_class_whose_pixels_it_holds",),
+    ),
+    Mutation(
+        "zoom_out_boxes",
+        "chocolib/shifts.py",
+        "boxes = scene.boxes * scale + [left, top, left, top]",
+        "boxes = scene.boxes + [left, top, left, top]",
+        ("tests/test_shifts.py",),
+    ),
+    Mutation(
+        "zoom_in_truth",
+        "chocolib/shifts.py",
+        "keep = visible >= MIN_VISIBLE",
+        "keep = visible > 0",
+        ("tests/test_shifts.py::test_zoom_in_keeps_a_chocolate_when_half_of_it_is_left_and_moves_its_box",),
+    ),
+    Mutation(
+        "scale_jitter_boxes",
+        "chocolib/augment.py",
+        'xyxy = self._xyxy(target["boxes"]) * scale + torch.tensor([left, top, left, top], dtype=torch.float32)',
+        'xyxy = self._xyxy(target["boxes"]) + torch.tensor([left, top, left, top], dtype=torch.float32)',
+        ("tests/test_augment.py::test_zoom_out_shrinks_the_chocolate_onto_the_photos_own_colour_and_zoom_in_enlarges_it",),
+    ),
     # only the slow tests train or run the pipeline
-    Mutation("no_resume", "chocolib/engine.py", "    path = out / \"last.pt\"\n    if not path.is_file():",
-             "    path = out / \"last.pt\"\n    if True:", ("tests/test_train.py::test_a_run_killed_mid_training_resumes_to_the_same_history",), slow=True),
-    Mutation("no_training_step", "chocolib/engine.py", "        clip_gradients(model, clip_grad_norm)\n        optimizer.step()",
-             "        clip_gradients(model, clip_grad_norm)",
-             ("tests/test_notebooks.py::test_the_trained_detector_beats_an_untrained_one_on_the_validation_photos",), slow=True),
+    Mutation(
+        "no_resume",
+        "chocolib/engine.py",
+        '    path = out / "last.pt"\n    if not path.is_file():',
+        '    path = out / "last.pt"\n    if True:',
+        ("tests/test_train.py::test_a_run_killed_mid_training_resumes_to_the_same_history",),
+        slow=True,
+    ),
+    Mutation(
+        "no_training_step",
+        "chocolib/engine.py",
+        "        clip_gradients(model, clip_grad_norm)\n        optimizer.step()",
+        "        clip_gradients(model, clip_grad_norm)",
+        ("tests/test_notebooks.py::test_the_trained_detector_beats_an_untrained_one_on_the_validation_photos",),
+        slow=True,
+    ),
 ]
 
 
@@ -93,14 +177,21 @@ def run(mutation: Mutation) -> tuple[str, str, float]:
     started = time.perf_counter()
     try:
         path.write_text(text.replace(mutation.original, mutation.planted), encoding="utf-8")
-        result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests],
-                                cwd=REPO, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
     finally:
         path.write_bytes(before)
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(before).digest()
     failed = next((line.split(" ")[1] for line in result.stdout.splitlines() if line.startswith("FAILED ")), "")
-    return ("caught" if result.returncode == 1 and failed else "MISSED" if result.returncode == 0 else f"error {result.returncode}"), \
-        failed, time.perf_counter() - started
+    return (
+        ("caught" if result.returncode == 1 and failed else "MISSED" if result.returncode == 0 else f"error {result.returncode}"),
+        failed,
+        time.perf_counter() - started,
+    )
 
 
 def main() -> int:
@@ -115,7 +206,10 @@ def main() -> int:
         rows.append((mutation.name, mutation.path, verdict, failed, seconds))
         print(f"{mutation.name:20s} {mutation.path:24s} {verdict:8s} {seconds:6.1f} s  {failed}", flush=True)
     missed = [r for r in rows if r[2] != "caught"]
-    print(f"\n{len(rows) - len(missed)} of {len(rows)} planted bugs caught" + (f"; not caught: {', '.join(r[0] for r in missed)}" if missed else ""))
+    print(
+        f"\n{len(rows) - len(missed)} of {len(rows)} planted bugs caught"
+        + (f"; not caught: {', '.join(r[0] for r in missed)}" if missed else "")
+    )
     return 1 if missed else 0
 
 

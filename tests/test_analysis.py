@@ -27,10 +27,14 @@ def small_detector():
 
 def test_match_truth_by_iou():
     labels = _labels([("1", "Arabia", 0.25, 0.25, 0.2, 0.2), ("1", "Comtesse", 0.75, 0.75, 0.2, 0.2)])
-    found = _detections([("1", 1, "Jelly White", 0.9, 0.15, 0.15, 0.35, 0.35),   # exactly the Arabia
-                         ("1", 1, "Jelly White", 0.8, 0.67, 0.67, 0.87, 0.87),   # IoU 0.6 with the Comtesse
-                         ("1", 1, "Jelly White", 0.7, 0.40, 0.40, 0.50, 0.50),   # on nothing
-                         ("2", 1, "Jelly White", 0.6, 0.10, 0.10, 0.20, 0.20)])  # a photo without labels
+    found = _detections(
+        [
+            ("1", 1, "Jelly White", 0.9, 0.15, 0.15, 0.35, 0.35),  # exactly the Arabia
+            ("1", 1, "Jelly White", 0.8, 0.67, 0.67, 0.87, 0.87),  # IoU 0.6 with the Comtesse
+            ("1", 1, "Jelly White", 0.7, 0.40, 0.40, 0.50, 0.50),  # on nothing
+            ("2", 1, "Jelly White", 0.6, 0.10, 0.10, 0.20, 0.20),
+        ]
+    )  # a photo without labels
     matched = analysis.match_truth(found, labels)
     assert matched["iou"].iloc[0] == pytest.approx(1.0)
     assert matched["iou"].iloc[1] == pytest.approx(0.0324 / 0.0476, rel=1e-6)  # 0.18² over 2 × 0.2² − 0.18²
@@ -39,16 +43,22 @@ def test_match_truth_by_iou():
 
 def test_packing_and_gallery_choice():
     # photo 1: three chocolates of side 0.1 in a row, centres 0.2 apart (2 sides); photo 2: 0.1 apart (1 side)
-    labels = _labels([("1", "Arabia", x, 0.5, 0.1, 0.1) for x in (0.2, 0.4, 0.6)]
-                     + [("2", "Arabia", x, 0.5, 0.1, 0.1) for x in (0.2, 0.3, 0.4)]
-                     + [("3", "Arabia", 0.5, 0.5, 0.1, 0.1), ("3", "Arabia", 0.7, 0.5, 0.1, 0.1)])
+    labels = _labels(
+        [("1", "Arabia", x, 0.5, 0.1, 0.1) for x in (0.2, 0.4, 0.6)]
+        + [("2", "Arabia", x, 0.5, 0.1, 0.1) for x in (0.2, 0.3, 0.4)]
+        + [("3", "Arabia", 0.5, 0.5, 0.1, 0.1), ("3", "Arabia", 0.7, 0.5, 0.1, 0.1)]
+    )
     packing = analysis.packing(labels)
     assert packing.to_dict() == pytest.approx({"1": 2.0, "2": 1.0})  # photo 3 has fewer than 3 chocolates
-    raw = _detections([("1", 4, "Amandina", 0.9, 0.15, 0.45, 0.25, 0.55),   # an Arabia seen as Amandina
-                       ("1", 12, "Arabia", 0.3, 0.35, 0.45, 0.45, 0.55),    # right, but below the threshold
-                       ("3", 12, "Arabia", 0.2, 0.0, 0.0, 0.05, 0.05),      # background ×2 on photo 3
-                       ("3", 12, "Arabia", 0.1, 0.9, 0.9, 0.95, 0.95),
-                       ("2", 12, "Arabia", 0.1, 0.9, 0.0, 0.95, 0.05)])     # background ×1 on photo 2
+    raw = _detections(
+        [
+            ("1", 4, "Amandina", 0.9, 0.15, 0.45, 0.25, 0.55),  # an Arabia seen as Amandina
+            ("1", 12, "Arabia", 0.3, 0.35, 0.45, 0.45, 0.55),  # right, but below the threshold
+            ("3", 12, "Arabia", 0.2, 0.0, 0.0, 0.05, 0.05),  # background ×2 on photo 3
+            ("3", 12, "Arabia", 0.1, 0.9, 0.9, 0.95, 0.95),
+            ("2", 12, "Arabia", 0.1, 0.9, 0.0, 0.95, 0.05),
+        ]
+    )  # background ×1 on photo 2
     choice = analysis.choose_gallery(raw, labels, threshold=0.5)
     assert (choice.cluttered, choice.cluttered_background) == ("3", 2)
     assert (choice.close_packed, choice.close_packing) == ("2", pytest.approx(1.0))

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from chocolib import annotations, classes, dataset, labels
-
 from conftest import assert_user_error, last_line, run_cli
 
 ROBOFLOW = Path("annotations") / "roboflow_yolo"
@@ -70,7 +69,9 @@ def _write_coco(tiny: Path, dest: Path, scale: float = 2.0) -> Path:
         for line in label.read_text().splitlines():
             cls, cx, cy, bw, bh = (float(v) for v in line.split())
             bbox = [(cx - bw / 2) * W, (cy - bh / 2) * H, bw * W, bh * H]
-            anns.append({"id": len(anns), "image_id": image_id, "category_id": int(cls) + 1, "bbox": bbox, "iscrowd": 0, "area": bbox[2] * bbox[3]})
+            anns.append(
+                {"id": len(anns), "image_id": image_id, "category_id": int(cls) + 1, "bbox": bbox, "iscrowd": 0, "area": bbox[2] * bbox[3]}
+            )
     dest.write_text(json.dumps({"images": images, "annotations": anns, "categories": categories}))
     return dest
 
@@ -101,7 +102,9 @@ def test_a_count_mismatch_is_reported_not_hidden(tiny, tmp_path):
     csv.write_text("\n".join(lines) + "\n")
     assert _import(tiny, tiny / ROBOFLOW, tmp_path / "labels").endswith("mismatches=1")  # counts default: train.csv beside train/
     table = pd.read_csv(tmp_path / "labels" / "discrepancies.csv", dtype={"id": str})
-    assert table.to_dict("records") == [{"id": fields[0], "class": "Jelly White", "annotated": int(fields[1]) - 2, "counted": int(fields[1]), "difference": -2}]
+    assert table.to_dict("records") == [
+        {"id": fields[0], "class": "Jelly White", "annotated": int(fields[1]) - 2, "counted": int(fields[1]), "difference": -2}
+    ]
 
 
 def test_a_rerun_replaces_the_labels_folder(tiny, tmp_path):
@@ -146,7 +149,8 @@ def test_a_box_outside_the_photo_is_dropped_and_logged(tiny, tmp_path):
     assert result.returncode == 0
     assert f"{label.name}:{before + 1}: box lies wholly outside the photo, dropped" in result.stderr
     stem = label.name.split("_JPG")[0]
-    kept = annotations.read_labels(tmp_path / "labels").query("stem == @stem")
+    labels = annotations.read_labels(tmp_path / "labels")
+    kept = labels[labels["stem"] == stem]
     assert len(kept) == before + 1  # the half-outside box is clipped, not dropped
     clipped = kept.iloc[-1]
     assert clipped["cx"] + clipped["w"] / 2 == pytest.approx(1.0) and clipped["w"] == pytest.approx(0.15)

@@ -9,7 +9,6 @@ from PIL import Image, ImageDraw
 from torchvision import tv_tensors
 
 from chocolib import annotations, augment, classes, dataset
-
 from conftest import IAPR, TWIN, assert_user_error, last_line, needs_shared, run_cli
 
 
@@ -52,7 +51,9 @@ def test_boxes_follow_the_pixels():
     checked = 0
     for trial in range(80):
         torch.manual_seed(trial)
-        sample = transform({"image": image, "boxes": boxes, "extent": extent, "labels": torch.arange(3), "valid": valid, "masks": tv_tensors.Mask(masks)})
+        sample = transform(
+            {"image": image, "boxes": boxes, "extent": extent, "labels": torch.arange(3), "valid": valid, "masks": tv_tensors.Mask(masks)}
+        )
         # pixels within 2 of the canvas edge or of the rotation's fill: an object touching them was cut
         off_picture = torch.nn.functional.pad(1 - sample["valid"].float(), (1, 1, 1, 1), value=1)
         near_cut = torch.nn.functional.max_pool2d(off_picture[None], 5, stride=1, padding=2)[0, :, 1:-1, 1:-1] > 0
@@ -63,7 +64,7 @@ def test_boxes_follow_the_pixels():
             if mask.sum() == 0:
                 continue
             mx0, my0, mx1, my1 = _tight_box(mask)
-            assert (mx0 >= x0 - tolerance and my0 >= y0 - tolerance and mx1 <= x1 + tolerance and my1 <= y1 + tolerance), (trial, label)
+            assert mx0 >= x0 - tolerance and my0 >= y0 - tolerance and mx1 <= x1 + tolerance and my1 <= y1 + tolerance, (trial, label)
             if not (mask.bool() & near_cut[0]).any():
                 # Whole object in view. A rotated box is the rectangle around the turned box, so it
                 # outgrows the turned object: 2× in area for the ellipse, about 2.5× for the tilted
@@ -79,12 +80,21 @@ def test_a_box_mostly_off_the_picture_is_dropped():
     valid = torch.zeros((1, 100, 100), dtype=torch.uint8)
     valid[:, :, :50] = 1  # the right half is rotation fill
     # 1: on the picture; 2: on the fill; 3: a quarter on the picture; 4: cropped to a fifth of its extent
-    boxes = tv_tensors.BoundingBoxes(torch.tensor([[25.0, 50, 20, 20], [90.0, 50, 20, 20], [55.0, 50, 20, 20], [2.0, 50, 4, 20]]),
-                                     format="CXCYWH", canvas_size=(100, 100), clamping_mode="hard")
-    extent = tv_tensors.BoundingBoxes(torch.tensor([[25.0, 50, 20, 20], [90.0, 50, 20, 20], [55.0, 50, 20, 20], [-6.0, 50, 20, 20]]),
-                                      format="CXCYWH", canvas_size=(100, 100), clamping_mode=None)
-    out = augment.sanitize({"image": image, "boxes": boxes, "extent": extent, "labels": torch.tensor([1, 2, 3, 4]),
-                            "valid": tv_tensors.Mask(valid)}, params)
+    boxes = tv_tensors.BoundingBoxes(
+        torch.tensor([[25.0, 50, 20, 20], [90.0, 50, 20, 20], [55.0, 50, 20, 20], [2.0, 50, 4, 20]]),
+        format="CXCYWH",
+        canvas_size=(100, 100),
+        clamping_mode="hard",
+    )
+    extent = tv_tensors.BoundingBoxes(
+        torch.tensor([[25.0, 50, 20, 20], [90.0, 50, 20, 20], [55.0, 50, 20, 20], [-6.0, 50, 20, 20]]),
+        format="CXCYWH",
+        canvas_size=(100, 100),
+        clamping_mode=None,
+    )
+    out = augment.sanitize(
+        {"image": image, "boxes": boxes, "extent": extent, "labels": torch.tensor([1, 2, 3, 4]), "valid": tv_tensors.Mask(valid)}, params
+    )
     assert out["labels"].tolist() == [1]
 
 
@@ -140,7 +150,9 @@ def test_augment_tiny_end_to_end(tiny_source, tiny_labels, tmp_path):
 
     again = augment.augment(tiny_source / "train", tiny_labels, tmp_path / "a", params)
     assert again.skipped and again.line() == first.line()
-    other = augment.augment(tiny_source / "train", tiny_labels, tmp_path / "a", augment.AugmentParams(passes=2, val_fraction=0.25, work_side=256))
+    other = augment.augment(
+        tiny_source / "train", tiny_labels, tmp_path / "a", augment.AugmentParams(passes=2, val_fraction=0.25, work_side=256)
+    )
     assert not other.skipped and other.train_images + len(other.removed) == n_train * 3
 
 
@@ -155,27 +167,57 @@ def test_a_removed_version_can_be_replayed(tiny_source, tiny_labels, tmp_path):
 
 
 def test_augment_command_and_its_errors(tiny_source, tiny_labels, tmp_path):
-    result = run_cli("augment", "--images", tiny_source / "train", "--labels", tiny_labels, "--out", tmp_path / "aug",
-                     "--passes", "1", "--val-fraction", "0.25", "--work-side", "200")
+    result = run_cli(
+        "augment",
+        "--images",
+        tiny_source / "train",
+        "--labels",
+        tiny_labels,
+        "--out",
+        tmp_path / "aug",
+        "--passes",
+        "1",
+        "--val-fraction",
+        "0.25",
+        "--work-side",
+        "200",
+    )
     assert result.returncode == 0, result.stderr
     line = last_line(result.stdout)
     assert line.startswith("train=") and " val=" in line and " removed=" in line
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    assert_user_error(run_cli("augment", "--images", tiny_source / "train", "--labels", tiny_labels, "--out", tmp_path / "mine"), "mine", "no augmentation manifest")
-    assert_user_error(run_cli("augment", "--images", tiny_source / "train", "--labels", tmp_path / "empty", "--out", tmp_path / "x"), "empty", "no label files")
-    assert_user_error(run_cli("augment", "--images", tiny_source / "train", "--labels", tiny_labels, "--out", tmp_path / "x", "--val-fraction", "1.5"), "--val-fraction")
+    assert_user_error(
+        run_cli("augment", "--images", tiny_source / "train", "--labels", tiny_labels, "--out", tmp_path / "mine"),
+        "mine",
+        "no augmentation manifest",
+    )
+    assert_user_error(
+        run_cli("augment", "--images", tiny_source / "train", "--labels", tmp_path / "empty", "--out", tmp_path / "x"),
+        "empty",
+        "no label files",
+    )
+    assert_user_error(
+        run_cli("augment", "--images", tiny_source / "train", "--labels", tiny_labels, "--out", tmp_path / "x", "--val-fraction", "1.5"),
+        "--val-fraction",
+    )
     stray = tmp_path / "labels2"
     stray.mkdir()
     (stray / "L0000001.txt").write_text("0 0.5 0.5 0.1 0.1\n")
-    assert_user_error(run_cli("augment", "--images", tiny_source / "train", "--labels", stray, "--out", tmp_path / "x"), "L0000001.txt", "no photo L0000001")
+    assert_user_error(
+        run_cli("augment", "--images", tiny_source / "train", "--labels", stray, "--out", tmp_path / "x"),
+        "L0000001.txt",
+        "no photo L0000001",
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # The training Dataset and the seed's collate_fn
 # --------------------------------------------------------------------------------------------
 def test_dataset_and_collate(tiny_source, tiny_labels, tmp_path):
-    summary = augment.augment(tiny_source / "train", tiny_labels, tmp_path / "a", augment.AugmentParams(passes=1, val_fraction=0.25, work_side=256))
+    summary = augment.augment(
+        tiny_source / "train", tiny_labels, tmp_path / "a", augment.AugmentParams(passes=1, val_fraction=0.25, work_side=256)
+    )
     ds = dataset.DetectionDataset(summary.out / "train")
     assert len(ds) == summary.train_images
     image, target = ds[0]
@@ -191,7 +233,9 @@ def test_dataset_and_collate(tiny_source, tiny_labels, tmp_path):
     images, targets = dataset.collate_fn([ds[0], ds[1]])
     assert len(images) == 2 and images[0].dtype == torch.float32 and images[0].max() <= 1
     assert targets[0]["boxes"].format.name == "XYXY"
-    assert targets[0]["boxes"][0].tolist() == pytest.approx([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], abs=1e-3)
+    assert targets[0]["boxes"][0].tolist() == pytest.approx(
+        [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], abs=1e-3
+    )
 
 
 def test_dataset_names_a_label_without_image(tmp_path):
@@ -250,10 +294,22 @@ def test_each_camera_effect_alone_does_what_it_says():
 
     rng = torch.Generator().manual_seed(0)
     image = tv_tensors.Image(torch.randint(60, 200, (3, 64, 64), dtype=torch.uint8, generator=rng))
-    target = {"boxes": tv_tensors.BoundingBoxes(torch.tensor([[1.0, 1.0, 9.0, 9.0]]), format="XYXY", canvas_size=(64, 64)),
-              "labels": torch.tensor([1])}
-    none = dict(exposure=(0.0, 0.0), contrast=(1.0, 1.0), channel_gain=(1.0, 1.0), saturation=(1.0, 1.0), hue=(0.0, 0.0),
-                downscale=(1.0, 1.0), blur_sigma=(0.01, 0.01), motion_length=(1, 1), noise_sigma=(0.0, 0.0), jpeg_quality=(100, 100))
+    target = {
+        "boxes": tv_tensors.BoundingBoxes(torch.tensor([[1.0, 1.0, 9.0, 9.0]]), format="XYXY", canvas_size=(64, 64)),
+        "labels": torch.tensor([1]),
+    }
+    none = dict(
+        exposure=(0.0, 0.0),
+        contrast=(1.0, 1.0),
+        channel_gain=(1.0, 1.0),
+        saturation=(1.0, 1.0),
+        hue=(0.0, 0.0),
+        downscale=(1.0, 1.0),
+        blur_sigma=(0.01, 0.01),
+        motion_length=(1, 1),
+        noise_sigma=(0.0, 0.0),
+        jpeg_quality=(100, 100),
+    )
 
     def apply(**change):
         torch.manual_seed(0)
@@ -262,7 +318,10 @@ def test_each_camera_effect_alone_does_what_it_says():
     base = apply()
     assert apply(exposure=(0.2, 0.2)).mean() > base.mean() + 40
     assert apply(contrast=(0.35, 0.35)).std() < 0.5 * base.std()
-    smooth = lambda x: (x[..., 1:] - x[..., :-1]).abs().mean()
+
+    def smooth(x):
+        return (x[..., 1:] - x[..., :-1]).abs().mean()
+
     assert smooth(apply(motion_length=(15, 15))) < 0.5 * smooth(base)
     assert smooth(apply(downscale=(0.2, 0.2))) < 0.7 * smooth(base)
     kernel = augment.motion_kernel(9, 0.0)
@@ -286,8 +345,9 @@ def test_online_geometry_moves_boxes_with_the_pixels():
         bright = (image[0] > 128).nonzero()
         if not len(target["labels"]):
             height, width = image.shape[-2:]
-            assert len(bright) and (bright[:, 0].min() == 0 or bright[:, 1].min() == 0
-                                    or bright[:, 0].max() == height - 1 or bright[:, 1].max() == width - 1)
+            assert len(bright) and (
+                bright[:, 0].min() == 0 or bright[:, 1].min() == 0 or bright[:, 0].max() == height - 1 or bright[:, 1].max() == width - 1
+            )
             continue
         kept += 1
         x0, y0, x1, y1 = target["boxes"][0].tolist()
@@ -302,7 +362,7 @@ def _bright_sample(side: int = 20):
     from torchvision import tv_tensors
 
     pixels = torch.full((3, 100, 160), 90, dtype=torch.uint8)
-    pixels[:, 40:40 + side, 70:70 + side] = 255
+    pixels[:, 40 : 40 + side, 70 : 70 + side] = 255
     boxes = tv_tensors.BoundingBoxes(torch.tensor([[70.0, 40.0, 70.0 + side, 40.0 + side]]), format="XYXY", canvas_size=(100, 160))
     return tv_tensors.Image(pixels), {"boxes": boxes, "labels": torch.tensor([2]), "image_id": 0}
 
@@ -316,14 +376,14 @@ def test_zoom_out_shrinks_the_chocolate_onto_the_photos_own_colour_and_zoom_in_e
     assert image.shape[-2:] == (100, 160)
     x0, y0, x1, y1 = target["boxes"][0].tolist()
     assert abs((x1 - x0) - 10) < 0.5 and abs((y1 - y0) - 10) < 0.5
-    assert (image[0, round(y0) + 1:round(y1) - 1, round(x0) + 1:round(x1) - 1] > 200).all()
+    assert (image[0, round(y0) + 1 : round(y1) - 1, round(x0) + 1 : round(x1) - 1] > 200).all()
     assert (image[0] > 200).sum() <= 10 * 10 + 40  # no bright pixel outside the shrunk box: the border is flat grey
     assert set(image[0, 0, :].tolist()) == {90} or set(image[0, -1, :].tolist()) == {90}
     torch.manual_seed(0)
     image, target = jitter.zoom_in(*_bright_sample(), zoom=1.25)
     x0, y0, x1, y1 = target["boxes"][0].tolist()
     assert abs((x1 - x0) - 25) < 0.5 and abs((y1 - y0) - 25) < 0.5
-    assert (image[0, round(y0) + 1:round(y1) - 1, round(x0) + 1:round(x1) - 1] > 200).all()
+    assert (image[0, round(y0) + 1 : round(y1) - 1, round(x0) + 1 : round(x1) - 1] > 200).all()
 
 
 def test_zoom_in_drops_a_chocolate_that_the_frame_leaves_less_than_half_of():

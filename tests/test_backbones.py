@@ -58,8 +58,10 @@ def test_the_pretrained_detector_builds_and_trains_a_step_offline(no_network):
     assert model.roi_heads.box_predictor.cls_score.out_features == 14
 
     images = [torch.rand(3, 120, 180), torch.rand(3, 120, 180)]
-    targets = [{"boxes": torch.tensor([[10.0, 20.0, 60.0, 70.0]]), "labels": torch.tensor([3])},
-               {"boxes": torch.tensor([[50.0, 10.0, 110.0, 80.0], [120.0, 40.0, 170.0, 100.0]]), "labels": torch.tensor([1, 13])}]
+    targets = [
+        {"boxes": torch.tensor([[10.0, 20.0, 60.0, 70.0]]), "labels": torch.tensor([3])},
+        {"boxes": torch.tensor([[50.0, 10.0, 110.0, 80.0], [120.0, 40.0, 170.0, 100.0]]), "labels": torch.tensor([1, 13])},
+    ]
     frozen_before = body.conv_stem.weight.clone()
     trained_before = body.blocks[5][0].conv_pw.weight.clone()
     optimizer, _ = train.build_optimizer(model, train.TrainConfig(**train.RECIPES["finetune"]), total_steps=100)
@@ -69,7 +71,8 @@ def test_the_pretrained_detector_builds_and_trains_a_step_offline(no_network):
     optimizer.zero_grad()
     loss.backward()
     engine.clip_gradients(model, 10.0)
-    assert torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None]) <= 10.0 + 1e-4
+    # clipped to 10, give or take float32's rounding over 11 M gradients (1e-5 of the norm)
+    assert torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None]) <= 10.0 * (1 + 1e-4)
     optimizer.step()
     assert torch.equal(body.conv_stem.weight, frozen_before)
     assert not torch.equal(body.blocks[5][0].conv_pw.weight, trained_before)
@@ -113,7 +116,9 @@ def test_a_checkpoint_rebuilds_its_backbone(tmp_path):
     image = [torch.rand(3, 100, 150)]
     model.eval()
     with torch.inference_mode():
-        assert torch.equal(model.backbone(torch.rand(1, 3, 64, 64).fill_(0.5))["0"], loaded.backbone(torch.rand(1, 3, 64, 64).fill_(0.5))["0"])
+        assert torch.equal(
+            model.backbone(torch.rand(1, 3, 64, 64).fill_(0.5))["0"], loaded.backbone(torch.rand(1, 3, 64, 64).fill_(0.5))["0"]
+        )
         assert loaded(image)[0]["boxes"].shape[1] == 4
 
 
@@ -135,7 +140,11 @@ def test_profiles_and_recipes(monkeypatch):
     assert detector.backbone == "efficientnet_lite0" and detector.pretrained == "auto"
     assert (config.max_lr, config.clip_grad_norm, config.camera_augment) == (0.005, 10.0, True)
     detector, config = train.configs_for(profiles.get("cpu"), recipe="seed", backbone="mobilenet_v3_large", max_lr=0.01)
-    assert detector.backbone == "mobilenet_v3_large" and (config.max_lr, config.clip_grad_norm, config.camera_augment) == (0.01, None, False)
+    assert detector.backbone == "mobilenet_v3_large" and (config.max_lr, config.clip_grad_norm, config.camera_augment) == (
+        0.01,
+        None,
+        False,
+    )
     # full: the seed's model and recipe when COCO weights download, else the offline start
     monkeypatch.setattr(backbones, "coco_weights_available", lambda: False)
     detector, config = train.configs_for(profiles.get("full"))

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 
-
 from conftest import assert_user_error, run_cli
 
 BAD_PHOTOS = {
@@ -25,8 +24,9 @@ def _spoil(folder, kind, name="L1000999.JPG"):
 @pytest.mark.parametrize("kind", BAD_PHOTOS)
 def test_import_annotations_names_a_bad_photo_and_writes_nothing(tiny, tmp_path, kind):
     bad = _spoil(tiny / "train", kind)
-    result = run_cli("import-annotations", "--source", tiny / "annotations" / "roboflow_yolo", "--images", tiny / "train",
-                     "--out", tmp_path / "labels")
+    result = run_cli(
+        "import-annotations", "--source", tiny / "annotations" / "roboflow_yolo", "--images", tiny / "train", "--out", tmp_path / "labels"
+    )
     assert result.returncode == 2
     assert_user_error(result, str(bad), "cannot decode photo")
     assert not (tmp_path / "labels").exists()
@@ -74,10 +74,15 @@ def test_empty_folders_are_named(tiny, tiny_labels, tiny_checkpoint, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a photo")
-    assert_user_error(run_cli("import-annotations", "--source", tiny / "annotations" / "roboflow_yolo", "--images", empty,
-                              "--out", tmp_path / "labels"), str(empty), "no photos")
+    assert_user_error(
+        run_cli("import-annotations", "--source", tiny / "annotations" / "roboflow_yolo", "--images", empty, "--out", tmp_path / "labels"),
+        str(empty),
+        "no photos",
+    )
     assert_user_error(run_cli("augment", "--images", empty, "--labels", tiny_labels, "--out", tmp_path / "aug"), str(empty), "no photos")
-    assert_user_error(run_cli("predict", "--weights", tiny_checkpoint, "--images", empty, "--out", tmp_path / "s.csv"), str(empty), "no photos")
+    assert_user_error(
+        run_cli("predict", "--weights", tiny_checkpoint, "--images", empty, "--out", tmp_path / "s.csv"), str(empty), "no photos"
+    )
     assert not (tmp_path / "labels").exists() and not (tmp_path / "aug").exists() and not (tmp_path / "s.csv").exists()
 
 
@@ -104,5 +109,4 @@ def test_a_submission_with_nan_or_a_float_count_names_its_line(tiny, tmp_path, c
     lines[2] = ",".join(fields)
     submission = tmp_path / "submission.csv"
     submission.write_text("\n".join(lines) + "\n")
-    assert_user_error(run_cli("score", "--truth", truth, "--submission", submission), f"{submission}:3", fragment,
-                      "non-negative integers")
+    assert_user_error(run_cli("score", "--truth", truth, "--submission", submission), f"{submission}:3", fragment, "non-negative integers")

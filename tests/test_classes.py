@@ -2,7 +2,6 @@ import pytest
 
 from chocolib import classes
 from chocolib.errors import ChocoError
-
 from conftest import IAPR, TWIN, needs_shared
 
 

@@ -57,10 +57,10 @@ def test_pasted_chocolates_get_exact_boxes_on_free_table(folder):
     table = np.abs(pixels - np.array([120, 140, 160])).sum(-1) > 30  # not the plain table
     covered = np.zeros(table.shape, bool)
     for x0, y0, x1, y1 in boxes:  # give or take the one-pixel feathered edge
-        covered[max(0, int(y0) - 1):int(np.ceil(y1)) + 1, max(0, int(x0) - 1):int(np.ceil(x1)) + 1] = True
+        covered[max(0, int(y0) - 1) : int(np.ceil(y1)) + 1, max(0, int(x0) - 1) : int(np.ceil(x1)) + 1] = True
     assert not (table & ~covered).any(), "a pasted chocolate lies outside every box"
     for x0, y0, x1, y1 in boxes[2:]:  # each pasted box is tight: its mask reaches every edge
-        inside = table[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))]
+        inside = table[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))]
         assert inside[:, :2].any() and inside[:, -2:].any() and inside[:2].any() and inside[-2:].any()
     for index, box in enumerate(boxes[2:], start=2):
         assert copy_paste._overlap(box, np.delete(boxes, index, axis=0)) <= 0.05
@@ -71,8 +71,8 @@ def test_restyling_changes_only_the_chocolate_not_the_table(folder):
     image, target = _sample(folder, seed=1, paste_p=0.0, restyle_p=1.0, gloss_p=1.0)
     assert len(target["labels"]) == 2
     change = (image.int() - original.int()).abs().sum(0)
-    (x, y), radius = DISCS[0][0], DISCS[0][1]
-    assert change[y - 5:y + 5, x - 5:x + 5].float().mean() > 3  # the chocolate looks different
+    x, y = DISCS[0][0]
+    assert change[y - 5 : y + 5, x - 5 : x + 5].float().mean() > 3  # the chocolate looks different
     assert change[:, 200:].sum() == 0 and change[140:, :100].sum() == 0  # the table does not
 
 
@@ -129,15 +129,25 @@ def test_a_pasted_chocolates_label_is_the_class_whose_pixels_it_holds(folder):
     of the class its label names: a paste that kept the pixels of one cutout and the label of
     another would fail."""
     colour_of = {cls + 1: np.array(colour) for _, _, colour, cls in DISCS}  # model label ids
-    fixed = dict(restyle_p=0.0, brightness=(1.0, 1.0), contrast=(1.0, 1.0), saturation=(1.0, 1.0), gamma=(1.0, 1.0),
-                 hue=(0.0, 0.0), gloss_p=0.0, occlude_p=0.0, paste_p=1.0, paste_count=(4, 4))
+    fixed = dict(
+        restyle_p=0.0,
+        brightness=(1.0, 1.0),
+        contrast=(1.0, 1.0),
+        saturation=(1.0, 1.0),
+        gamma=(1.0, 1.0),
+        hue=(0.0, 0.0),
+        gloss_p=0.0,
+        occlude_p=0.0,
+        paste_p=1.0,
+        paste_count=(4, 4),
+    )
     pasted = 0
     for seed in range(4):
         image, target = _sample(folder, seed=seed, **fixed)
         boxes = dataset.collate_fn([(image, target)])[1][0]["boxes"].numpy()
         pixels = image.permute(1, 2, 0).numpy().astype(int)
         for (x0, y0, x1, y1), label in zip(boxes[2:], target["labels"].tolist()[2:]):
-            centre = pixels[int((y0 + y1) / 2) - 1:int((y0 + y1) / 2) + 2, int((x0 + x1) / 2) - 1:int((x0 + x1) / 2) + 2].reshape(-1, 3)
+            centre = pixels[int((y0 + y1) / 2) - 1 : int((y0 + y1) / 2) + 2, int((x0 + x1) / 2) - 1 : int((x0 + x1) / 2) + 2].reshape(-1, 3)
             distances = {other: np.abs(centre.mean(0) - colour).sum() for other, colour in colour_of.items()}
             assert min(distances, key=distances.get) == label and distances[label] < 40, (label, centre.mean(0))
             pasted += 1

@@ -5,7 +5,6 @@ from PIL import Image
 
 from chocolib import dataset
 from chocolib.errors import ChocoError
-
 from conftest import TWIN, assert_user_error, last_line, needs_shared, run_cli
 
 

@@ -10,7 +10,6 @@ from PIL import Image, ImageOps
 
 from chocolib import dataset, synthetic
 from chocolib.labels import read_label_file
-
 from conftest import last_line, run_cli
 
 
@@ -48,15 +47,30 @@ def test_check_accepts_the_camera_folder(camera):
 
 def test_boxes_land_on_the_chocolates_of_the_oriented_photo(camera, tiny_labels, tmp_path):
     labels = tmp_path / "labels"
-    result = run_cli("import-annotations", "--source", camera / "annotations" / "roboflow_yolo", "--images", camera / "train", "--out", labels)
+    result = run_cli(
+        "import-annotations", "--source", camera / "annotations" / "roboflow_yolo", "--images", camera / "train", "--out", labels
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert last_line(result.stdout).startswith("images=4 ")
     for label in sorted(labels.glob("*.txt")):  # the same normalised boxes as on the small upright originals
         assert label.read_text() == (tiny_labels / label.name).read_text()
 
     out = tmp_path / "augmented"
-    result = run_cli("augment", "--images", camera / "train", "--labels", labels, "--out", out, "--passes", "1", "--val-fraction", "0.25",
-                     "--work-side", "384")
+    result = run_cli(
+        "augment",
+        "--images",
+        camera / "train",
+        "--labels",
+        labels,
+        "--out",
+        out,
+        "--passes",
+        "1",
+        "--val-fraction",
+        "0.25",
+        "--work-side",
+        "384",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     manifest = json.loads((out / "manifest.json").read_text())
     rotated = {p.stem for p in (camera / "train").glob("*.JPG") if _orientation(p) != 1}
@@ -77,12 +91,13 @@ def test_boxes_land_on_the_chocolates_of_the_oriented_photo(camera, tiny_labels,
         rgb = np.asarray(image, float)
         height, width = rgb.shape[:2]
 
-        def contrast(cx, cy, w, h):
+        def contrast(cx, cy, w, h, rgb=rgb, height=height, width=width):
             def mean(scale):
                 x0, x1 = max(0, int((cx - scale * w) * width)), min(width, int(np.ceil((cx + scale * w) * width)))
                 y0, y1 = max(0, int((cy - scale * h) * height)), min(height, int(np.ceil((cy + scale * h) * height)))
                 region = rgb[y0:y1, x0:x1]
                 return region.reshape(-1, 3).sum(0), region.shape[0] * region.shape[1]
+
             (centre, n_centre), (inner, n_inner), (outer, n_outer) = mean(0.2), mean(0.5), mean(0.75)
             return np.abs(centre / max(n_centre, 1) - (outer - inner) / max(n_outer - n_inner, 1)).sum()
 

@@ -19,6 +19,7 @@ SMALL = dict(min_size=128, max_size=192)
 def _offline(monkeypatch):
     def refuse(self, *args, **kwargs):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
+
     monkeypatch.setattr(torchvision.models._api.WeightsEnum, "get_state_dict", refuse)
 
 
@@ -29,14 +30,22 @@ def test_the_seed_head_and_the_offline_fallback(monkeypatch, caplog):
         model, used = models.build_detector(config)
     assert used == "none"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(warnings) == 1 and "COCO weights unavailable" in warnings[0].getMessage() and "random initialisation" in warnings[0].getMessage()
+    assert (
+        len(warnings) == 1
+        and "COCO weights unavailable" in warnings[0].getMessage()
+        and "random initialisation" in warnings[0].getMessage()
+    )
     head, predictor = model.roi_heads.box_head, model.roi_heads.box_predictor
     assert (head.fc6.in_features, head.fc6.out_features, head.fc7.out_features) == (12544, 512, 512)
     assert (predictor.cls_score.out_features, predictor.bbox_pred.out_features) == (14, 56)
     total, trainable = models.count_parameters(model)
     assert total == trainable and 11_000_000 < total < 13_000_000  # all layers train from scratch
     line = models.describe(model, config, used)
-    assert line.startswith("Faster R-CNN MobileNetV3-Large FPN: ") and "M parameters" in line and line.endswith("starting from random initialisation")
+    assert (
+        line.startswith("Faster R-CNN MobileNetV3-Large FPN: ")
+        and "M parameters" in line
+        and line.endswith("starting from random initialisation")
+    )
 
 
 def test_coco_weights_are_an_error_offline(monkeypatch):
@@ -60,8 +69,15 @@ def test_coco_weights_when_they_download(monkeypatch):
 
 
 def test_post_processing_and_input_size_are_parameters():
-    config = models.DetectorConfig(min_size=200, max_size=300, box_score_thresh=0.3, box_nms_thresh=0.4,
-                                   box_detections_per_img=7, box_batch_size_per_image=64, pretrained="none")
+    config = models.DetectorConfig(
+        min_size=200,
+        max_size=300,
+        box_score_thresh=0.3,
+        box_nms_thresh=0.4,
+        box_detections_per_img=7,
+        box_batch_size_per_image=64,
+        pretrained="none",
+    )
     model, _ = models.build_detector(config)
     assert model.transform.min_size == (200,) and model.transform.max_size == 300
     heads = model.roi_heads

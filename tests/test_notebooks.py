@@ -16,7 +16,6 @@ import pytest
 
 from chocolib import paths, pipeline
 from chocolib.errors import ChocoError
-
 from conftest import IAPR, REPO, TWIN, assert_user_error, last_line, needs_shared, run_cli
 
 NOTEBOOKS = pipeline.discover_notebooks()
@@ -73,14 +72,25 @@ def tiny_run(tmp_path_factory, tiny_source):
     dev_hard = counted_set(tiny_source, tmp_path_factory.mktemp("dev_hard"))
     command = [sys.executable, "-m", "chocolib", "pipeline", "--profile", "tiny", "--out", str(out), "--dev-hard", str(dev_hard)]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    last = out / "models" / "faster_rcnn" / "last.pt"
+    # history.csv is written last at the end of an epoch: once it is there, epoch 1 is complete
+    history = out / "models" / "faster_rcnn" / "history.csv"
     deadline = time.monotonic() + 900
-    while not last.exists() and first.poll() is None and time.monotonic() < deadline:
+    while not history.exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
+    # the kernel runs in a session of its own (jupyter_client): kill every descendant, then the pipeline
+    import psutil
+
+    children = psutil.Process(first.pid).children(recursive=True)
+    for child in children:
+        child.kill()
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    KILLED.update(record=json.loads((out / "report" / "run.json").read_text()), epochs=len((out / "models" / "faster_rcnn" / "history.csv").read_text().splitlines()) - 1,
-                  dev_hard=dev_hard)
+    psutil.wait_procs(children, timeout=30)
+    KILLED.update(
+        record=json.loads((out / "report" / "run.json").read_text()),
+        epochs=len(history.read_text().splitlines()) - 1,
+        dev_hard=dev_hard,
+    )
     return out, subprocess.run(command, capture_output=True, text=True)
 
 
@@ -116,13 +126,35 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     assert record["models"]["faster_rcnn"] == {"backbone": "efficientnet_lite0", "weights_used": "imagenet"}
     for nb in NOTEBOOKS:
         assert not _executed_errors(out / "report" / "executed" / nb.name)
-    for figure in ("01_class_frequency.png", "01_annotated_photos.png", "01_box_sizes.png",
-                   "02_augmented_versions.png", "02_class_counts.png", "02_removed.png",
-                   "03_training_draws.png", "03_training_loss.png", "03_loss_components.png", "03_val_f1.png",
-                   "03_learning_rate.png", "03_predictions.png",
-                   "04_backbone_ablation.png", "04_training_loss.png", "04_loss_components.png", "04_val_f1.png", "04_learning_rate.png",
-                   "05_threshold.png", "05_count_error.png", "05_count_confusion.png",
-                   "06_heatmaps.png", "06_features_2d.png", "06_features_3d.png", "06_gallery.png"):
+    for figure in (
+        "01_class_frequency.png",
+        "01_annotated_photos.png",
+        "01_box_sizes.png",
+        "02_augmented_versions.png",
+        "02_class_counts.png",
+        "02_removed.png",
+        "03_training_draws.png",
+        "03_training_loss.png",
+        "03_loss_components.png",
+        "03_val_f1.png",
+        "03_learning_rate.png",
+        "03_predictions.png",
+        "04_backbone_ablation.png",
+        "04_training_loss.png",
+        "04_loss_components.png",
+        "04_val_f1.png",
+        "04_learning_rate.png",
+        "05_threshold.png",
+        "05_count_error.png",
+        "05_count_confusion.png",
+        "05_robustness.png",
+        "05_shifts.png",
+        "05_shift_errors.png",
+        "06_heatmaps.png",
+        "06_features_2d.png",
+        "06_features_3d.png",
+        "06_gallery.png",
+    ):
         assert (out / "figures" / figure).stat().st_size > 10_000
     assert len(list((out / "data" / "interim" / "labels").glob("*.txt"))) == 12
     manifest = json.loads((out / "data" / "processed" / "augmented" / "manifest.json").read_text())
@@ -152,7 +184,9 @@ def test_the_submission_scores_as_notebook_05_reported(tiny_run):
     submission = out / "submissions" / "RCNN_submission.csv"
     lines = submission.read_text().splitlines()
     assert lines[0] == (data / "sample_submission.csv").read_text().splitlines()[0]
-    assert [line.split(",")[0] for line in lines[1:]] == [line.split(",")[0] for line in (data / "sample_submission.csv").read_text().splitlines()[1:]]
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        line.split(",")[0] for line in (data / "sample_submission.csv").read_text().splitlines()[1:]
+    ]
     evaluation = json.loads((out / "models" / "faster_rcnn" / "evaluation.json").read_text())
     scored = run_cli("score", "--truth", data / "test_truth.csv", "--submission", submission)
     assert scored.returncode == 0, scored.stderr
@@ -199,7 +233,9 @@ def test_a_notebook_runs_with_its_defaults_and_reproduces_the_files(tiny_run, tm
     monkeypatch.setenv("CHOCO_OUT", str(tmp_path))
     monkeypatch.delenv("CHOCO_DATA", raising=False)
     monkeypatch.delenv("CHOCO_ANNOTATIONS", raising=False)
-    papermill.execute_notebook(str(NOTEBOOKS[0]), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS[0].parent), kernel_name="python3", progress_bar=False)
+    papermill.execute_notebook(
+        str(NOTEBOOKS[0]), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS[0].parent), kernel_name="python3", progress_bar=False
+    )
     assert (tmp_path / "data" / "raw" / "embedded-tiny-seed0" / "synth.json").exists()
     pipeline_out = tiny_run[0]
     for folder, pattern in (("figures", "01_*.png"), ("data/interim/labels", "*")):
@@ -208,8 +244,10 @@ def test_a_notebook_runs_with_its_defaults_and_reproduces_the_files(tiny_run, tm
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pdftotext") is None,
-                    reason="no LaTeX/poppler here (make setup installs them on Debian; CI has them)")
+@pytest.mark.skipif(
+    shutil.which("xelatex") is None or shutil.which("pdftotext") is None,
+    reason="no LaTeX/poppler here (make setup installs them on Debian; CI has them)",
+)
 def test_the_tiny_pipeline_ends_with_a_pdf_of_every_section_and_figure(tiny_run):
     import subprocess
 
@@ -251,9 +289,11 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path, tiny_source):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("profile = 'tiny'", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("from chocolib.errors import ChocoError\nraise ChocoError('labels missing', 'some/file.txt')")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("profile = 'tiny'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("from chocolib.errors import ChocoError\nraise ChocoError('labels missing', 'some/file.txt')"),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, folder / "01_broken.ipynb")
     nbformat.write(nbformat.v4.new_notebook(), folder / "02_never_runs.ipynb")
@@ -284,7 +324,9 @@ def test_missing_earlier_output_names_the_notebook(tmp_path):
 @needs_shared
 @pytest.mark.slow
 def test_pipeline_on_the_twin_with_the_real_annotation(tmp_path):
-    result = run_cli("pipeline", "--profile", "tiny", "--data", TWIN, "--annotations", IAPR / "annotations" / "roboflow_yolo", "--out", tmp_path)
+    result = run_cli(
+        "pipeline", "--profile", "tiny", "--data", TWIN, "--annotations", IAPR / "annotations" / "roboflow_yolo", "--out", tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     executed = nbformat.read(tmp_path / "report" / "executed" / NOTEBOOKS[0].name, as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
@@ -295,8 +337,8 @@ def test_pipeline_on_the_twin_with_the_real_annotation(tmp_path):
 def test_the_trained_detector_beats_an_untrained_one_on_the_validation_photos(tiny_run):
     """Two tiny epochs must teach something: the validation loss of the run's best.pt against the
     same detector before training (its ImageNet body, random heads), on the same photos and the
-    same seeded RoI sampling. Measured once: trained 0.62 against untrained 3.0; the bound leaves
-    room for other machines."""
+    same seeded RoI sampling. Measured once: trained 0.934 against untrained 3.718 (0.25 of it); the
+    bound leaves room for other machines and seeds."""
     import torch
 
     from chocolib import dataset, models, train
@@ -305,15 +347,17 @@ def test_the_trained_detector_beats_an_untrained_one_on_the_validation_photos(ti
     assert result.returncode == 0, result.stderr[-3000:]
     saved = json.loads((out / "models" / "faster_rcnn" / "config.json").read_text())
     config = train.TrainConfig(**{k: v for k, v in saved["train"].items() if k in train.TrainConfig.__dataclass_fields__})
-    loader = torch.utils.data.DataLoader(dataset.DetectionDataset(out / "data" / "processed" / "augmented" / "val"), batch_size=2,
-                                         collate_fn=dataset.collate_fn)
+    loader = torch.utils.data.DataLoader(
+        dataset.DetectionDataset(out / "data" / "processed" / "augmented" / "val"), batch_size=2, collate_fn=dataset.collate_fn
+    )
     trained, _ = models.load_detector(out / "models" / "faster_rcnn" / "best.pt")
     torch.manual_seed(config.seed)
     untrained, _ = models.build_detector(models.DetectorConfig(**saved["detector"]))
-    losses = {name: train.evaluate(model, loader, torch.device("cpu"), config, epoch=1)["val_loss"]
-              for name, model in (("trained", trained), ("untrained", untrained))}
-    print(losses)
-    assert losses["trained"] < 0.6 * losses["untrained"], losses
+    losses = {
+        name: train.evaluate(model, loader, torch.device("cpu"), config, epoch=1)["val_loss"]
+        for name, model in (("trained", trained), ("untrained", untrained))
+    }
+    assert losses["trained"] < 0.5 * losses["untrained"], losses
 
 
 @pytest.mark.slow

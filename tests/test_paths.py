@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from chocolib import paths
-
 from conftest import REPO, assert_user_error, run_cli
 
 
@@ -64,10 +63,25 @@ def test_a_notebook_run_with_its_defaults_leaves_a_fresh_clone_clean(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHOCO_")}
     env["PYTHONPATH"] = str(clone)  # the kernel imports the clone's chocolib, as in the clone's own .venv
     notebook = clone / "notebooks" / "01_annotation_import.ipynb"
-    result = subprocess.run([sys.executable, "-m", "papermill", str(notebook), str(tmp_path / "executed.ipynb"),
-                             "--cwd", str(clone / "notebooks"), "--kernel", "python3"],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(notebook),
+            str(tmp_path / "executed.ipynb"),
+            "--cwd",
+            str(clone / "notebooks"),
+            "--kernel",
+            "python3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone, capture_output=True, text=True, check=True)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone, capture_output=True, text=True, check=True
+    )
     assert status.stdout == "", status.stdout
     assert sorted(p.name for p in (clone / "runs" / "tiny" / "figures").glob("01_*.png"))

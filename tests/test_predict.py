@@ -8,7 +8,6 @@ from PIL import Image
 
 from chocolib import classes, dataset, metric, predict
 from chocolib.errors import ChocoError
-
 from conftest import RedSquareCounter, assert_user_error, last_line, red_squares_photo, run_cli
 
 NAMES = list(classes.KAGGLE_NAMES)
@@ -16,8 +15,10 @@ NAMES = list(classes.KAGGLE_NAMES)
 
 def _detections(rows, ids) -> predict.Detections:
     """rows: (id, class name, score); boxes do not matter for counting."""
-    table = pd.DataFrame([{"id": i, "label": classes.LABEL_IDS[c], "class": c, "score": s, "x0": 0.1, "y0": 0.1, "x1": 0.2, "y1": 0.2}
-                          for i, c, s in rows], columns=predict.DETECTION_COLUMNS)
+    table = pd.DataFrame(
+        [{"id": i, "label": classes.LABEL_IDS[c], "class": c, "score": s, "x0": 0.1, "y0": 0.1, "x1": 0.2, "y1": 0.2} for i, c, s in rows],
+        columns=predict.DETECTION_COLUMNS,
+    )
     return predict.Detections(table, list(ids))
 
 
@@ -60,13 +61,16 @@ def test_detections_round_trip_keeps_photos_without_detections(tmp_path):
 # --------------------------------------------------------------------------------------------
 # The threshold
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("f1, expected", [
-    ([0.1, 0.5, 0.3], 0.31),                         # one best
-    ([0.5, 0.5, 0.5, 0.2], 0.31),                    # a plateau of three: its middle
-    ([0.5, 0.5, 0.2, 0.5, 0.5, 0.5, 0.5], 0.34),     # two plateaus: the longer one's middle (0.33–0.36 → 0.34)
-    ([0.5, 0.2, 0.5], 0.30),                         # equally long: the earlier
-    ([0.2, 0.5, 0.5, 0.5, 0.5], 0.32),               # an even plateau: the lower middle
-])
+@pytest.mark.parametrize(
+    "f1, expected",
+    [
+        ([0.1, 0.5, 0.3], 0.31),  # one best
+        ([0.5, 0.5, 0.5, 0.2], 0.31),  # a plateau of three: its middle
+        ([0.5, 0.5, 0.2, 0.5, 0.5, 0.5, 0.5], 0.34),  # two plateaus: the longer one's middle (0.33–0.36 → 0.34)
+        ([0.5, 0.2, 0.5], 0.30),  # equally long: the earlier
+        ([0.2, 0.5, 0.5, 0.5, 0.5], 0.32),  # an even plateau: the lower middle
+    ],
+)
 def test_plateau_middle(f1, expected):
     sweep = pd.DataFrame({"threshold": np.round(0.30 + 0.01 * np.arange(len(f1)), 2), "f1": f1})
     assert predict.plateau_middle(sweep) == pytest.approx(expected)
@@ -151,8 +155,13 @@ class _FixedModel(torch.nn.Module):
         for image in images:
             height, width = image.shape[-2:]
             self.seen.append((height, width))
-            outputs.append({"boxes": torch.tensor([[0.0, 0.0, width / 2, height]]), "labels": torch.tensor([classes.LABEL_IDS["Arabia"]]),
-                            "scores": torch.tensor([0.7])})
+            outputs.append(
+                {
+                    "boxes": torch.tensor([[0.0, 0.0, width / 2, height]]),
+                    "labels": torch.tensor([classes.LABEL_IDS["Arabia"]]),
+                    "scores": torch.tensor([0.7]),
+                }
+            )
         return outputs
 
 
@@ -261,20 +270,44 @@ def test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_i
     pd.testing.assert_frame_equal(flipped.counts(0.05).loc[tta_counts.index], tta_counts, check_names=False)
     ids = list(dataset.read_counts(tiny_source / "sample_submission.csv").index)
     sample = _sample(tmp_path / "mine.csv", [*ids, "999"])  # not the default beside test/: one id too many
-    assert cli.main(["predict", "--weights", str(weights), "--images", str(images), "--out", str(tmp_path / "s.csv"),
-                     "--sample-submission", str(sample)]) == 2
+    assert (
+        cli.main(
+            [
+                "predict",
+                "--weights",
+                str(weights),
+                "--images",
+                str(images),
+                "--out",
+                str(tmp_path / "s.csv"),
+                "--sample-submission",
+                str(sample),
+            ]
+        )
+        == 2
+    )
     assert "mine.csv: 1 id(s) of mine.csv have no photo, first: 999" in capsys.readouterr().err
     assert not (tmp_path / "s.csv").exists()
 
 
 def test_predict_command_errors(tiny_checkpoint, tiny_source, tmp_path):
-    assert_user_error(run_cli("predict", "--weights", tmp_path / "none.pt", "--images", tiny_source / "test", "--out", tmp_path / "s.csv"),
-                      "none.pt", "checkpoint not found")
+    assert_user_error(
+        run_cli("predict", "--weights", tmp_path / "none.pt", "--images", tiny_source / "test", "--out", tmp_path / "s.csv"),
+        "none.pt",
+        "checkpoint not found",
+    )
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    assert_user_error(run_cli("predict", "--weights", tmp_path / "broken.pt", "--images", tiny_source / "test", "--out", tmp_path / "s.csv"),
-                      "broken.pt", "cannot read checkpoint")
-    assert_user_error(run_cli("predict", "--weights", tiny_checkpoint, "--images", tiny_source / "test", "--out", tmp_path / "s.csv",
-                              "--threshold", "1.5"), "threshold 1.5")
+    assert_user_error(
+        run_cli("predict", "--weights", tmp_path / "broken.pt", "--images", tiny_source / "test", "--out", tmp_path / "s.csv"),
+        "broken.pt",
+        "cannot read checkpoint",
+    )
+    assert_user_error(
+        run_cli(
+            "predict", "--weights", tiny_checkpoint, "--images", tiny_source / "test", "--out", tmp_path / "s.csv", "--threshold", "1.5"
+        ),
+        "threshold 1.5",
+    )
     assert not (tmp_path / "s.csv").exists()
 
 
@@ -282,14 +315,23 @@ def test_predict_command_errors(tiny_checkpoint, tiny_source, tmp_path):
 # mAP (torchmetrics / pycocotools)
 # --------------------------------------------------------------------------------------------
 def _truth_boxes():
-    return pd.DataFrame({"id": ["1", "1", "2"], "cls": [0, 1, 0], "cx": [0.2, 0.6, 0.5], "cy": [0.2, 0.6, 0.5],
-                         "w": [0.1, 0.2, 0.2], "h": [0.1, 0.2, 0.2]})
+    return pd.DataFrame(
+        {"id": ["1", "1", "2"], "cls": [0, 1, 0], "cx": [0.2, 0.6, 0.5], "cy": [0.2, 0.6, 0.5], "w": [0.1, 0.2, 0.2], "h": [0.1, 0.2, 0.2]}
+    )
 
 
 def _boxes_as_detections(truth, shift=0.0):
-    return pd.DataFrame({"id": truth["id"], "label": truth["cls"] + 1, "score": np.linspace(0.9, 0.6, len(truth)),
-                         "x0": truth["cx"] - truth["w"] / 2 + shift, "y0": truth["cy"] - truth["h"] / 2,
-                         "x1": truth["cx"] + truth["w"] / 2 + shift, "y1": truth["cy"] + truth["h"] / 2})
+    return pd.DataFrame(
+        {
+            "id": truth["id"],
+            "label": truth["cls"] + 1,
+            "score": np.linspace(0.9, 0.6, len(truth)),
+            "x0": truth["cx"] - truth["w"] / 2 + shift,
+            "y0": truth["cy"] - truth["h"] / 2,
+            "x1": truth["cx"] + truth["w"] / 2 + shift,
+            "y1": truth["cy"] + truth["h"] / 2,
+        }
+    )
 
 
 def test_map_is_one_for_perfect_boxes_and_drops_for_loose_ones():
@@ -338,9 +380,10 @@ def test_count_defaults_to_the_committed_then_the_make_all_checkpoint(monkeypatc
 
 def test_drawn_detections_are_boxes_in_class_colours():
     image = Image.new("RGB", (200, 100), (255, 255, 255))
-    kept = pd.DataFrame([{"id": "1", "label": classes.LABEL_IDS["Arabia"], "class": "Arabia", "score": 0.9,
-                          "x0": 0.25, "y0": 0.5, "x1": 0.75, "y1": 0.9}])
+    kept = pd.DataFrame(
+        [{"id": "1", "label": classes.LABEL_IDS["Arabia"], "class": "Arabia", "score": 0.9, "x0": 0.25, "y0": 0.5, "x1": 0.75, "y1": 0.9}]
+    )
     drawn = predict.draw_detections(image, kept, "title")
     assert drawn.size == image.size and image.getpixel((100, 95)) == (255, 255, 255)
-    color = tuple(int(classes.COLORS["Arabia"].lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    color = tuple(int(classes.COLORS["Arabia"].lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
     assert drawn.getpixel((100, 89)) == color  # the box's bottom edge at y1 = 0.9 · 100

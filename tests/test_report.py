@@ -1,7 +1,6 @@
 """The report: its pieces, every figure the notebooks save, and the HTML-only path without LaTeX."""
 
 import re
-import shutil
 
 import nbformat
 import pandas as pd
@@ -33,10 +32,15 @@ def test_the_template_is_committed_clean_with_every_section():
 
 
 def test_markdown_table_says_n_a_and_drops_empty_columns():
-    table = pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x|y", None], "empty": [None, float("nan")]},
-                         index=pd.Index(["r1", "r2"], name="row"))
+    table = pd.DataFrame(
+        {"a": [1.23456, float("nan")], "b": ["x|y", None], "empty": [None, float("nan")]}, index=pd.Index(["r1", "r2"], name="row")
+    )
     assert report.markdown_table(table, digits=2).splitlines() == [
-        "| row | a | b |", "| --- | --- | --- |", "| r1 | 1.23 | x\\|y |", "| r2 | n/a | n/a |"]
+        "| row | a | b |",
+        "| --- | --- | --- |",
+        "| r1 | 1.23 | x\\|y |",
+        "| r2 | n/a | n/a |",
+    ]
 
 
 def test_plural():

@@ -73,8 +73,11 @@ def test_unknown_corruption_or_severity():
 
 def _table(tta: str, clean: float, step: float) -> pd.DataFrame:
     rows = [{"tta": tta, "corruption": "clean", "severity": 0, "level": "", "threshold": 0.5, "f1": clean, "images_per_s": 2.0}]
-    rows += [{"tta": tta, "corruption": name, "severity": s, "level": 0, "threshold": 0.5, "f1": 1.0 - step * s, "images_per_s": 2.0}
-             for name in ("jpeg", "resolution") for s in (1, 2, 3)]
+    rows += [
+        {"tta": tta, "corruption": name, "severity": s, "level": 0, "threshold": 0.5, "f1": 1.0 - step * s, "images_per_s": 2.0}
+        for name in ("jpeg", "resolution")
+        for s in (1, 2, 3)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -115,17 +118,22 @@ def test_the_model_sees_each_corrupted_photo_not_the_clean_one(tmp_path):
     import hashlib
 
     from chocolib import classes, dataset
-
     from conftest import RedSquareCounter, red_squares_photo
 
     photo = red_squares_photo(tmp_path / "images" / "L7.png")
     counter = RedSquareCounter()
     truth = pd.DataFrame([[3] + [0] * 12], index=pd.Index(["7"], name="id"), columns=list(classes.KAGGLE_NAMES))
     table = robustness.corruption_table(counter, tmp_path / "images", truth, None, threshold=0.5, seed=4)
-    digest = lambda pixels: hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+
+    def digest(pixels):
+        return hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+
     clean = dataset.read_photo(photo)
-    expected = [digest(np.asarray(clean))] + [digest(np.asarray(robustness.corrupt(clean, name, severity, 4, "L7")))
-                                              for name in robustness.CORRUPTIONS for severity in robustness.SEVERITIES]
+    expected = [digest(np.asarray(clean))] + [
+        digest(np.asarray(robustness.corrupt(clean, name, severity, 4, "L7")))
+        for name in robustness.CORRUPTIONS
+        for severity in robustness.SEVERITIES
+    ]
     assert [digest(seen) for seen in counter.seen] == expected
     assert expected.count(expected[0]) == 1
     assert table.loc[0, "f1"] == 1.0 and len(table) == 1 + 3 * len(robustness.CORRUPTIONS)  # clean: the three squares

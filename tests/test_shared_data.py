@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 from chocolib import annotations
-
 from conftest import IAPR, TWIN, last_line, needs_shared, run_cli
 
 pytestmark = needs_shared
@@ -20,7 +19,9 @@ def imported(tmp_path_factory):
     out = {}
     for name, source in EXPORTS.items():
         labels = tmp_path_factory.mktemp(name) / "labels"
-        result = run_cli("import-annotations", "--source", source, "--images", TWIN / "train", "--counts", TWIN / "train.csv", "--out", labels)
+        result = run_cli(
+            "import-annotations", "--source", source, "--images", TWIN / "train", "--counts", TWIN / "train.csv", "--out", labels
+        )
         assert result.returncode == 0, result.stderr
         out[name] = (last_line(result.stdout), labels)
     return out

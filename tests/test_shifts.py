@@ -5,12 +5,10 @@ model whose answers are known."""
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 from chocolib import classes, shifts
 from chocolib.errors import ChocoError
-
 from conftest import RedSquareCounter
 
 RED = (220, 30, 30)
@@ -28,7 +26,7 @@ def _scene() -> shifts.Scene:
 
 def _red_share(scene: shifts.Scene, box) -> float:
     x0, y0, x1, y1 = np.rint(box).astype(int)
-    patch = scene.pixels[y0 + 1:y1 - 1, x0 + 1:x1 - 1].astype(int)
+    patch = scene.pixels[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].astype(int)
     return float(((patch[..., 0] > 180) & (patch[..., 1] < 80)).mean())
 
 
@@ -47,7 +45,7 @@ def test_zoom_out_shrinks_every_chocolate_and_its_box_alike(severity):
     red = (out.pixels[..., 0] > 180) & (out.pixels[..., 1] < 80)
     inside = np.zeros(red.shape, bool)
     for x0, y0, x1, y1 in np.rint(out.boxes).astype(int):
-        inside[max(0, y0 - 2):y1 + 2, max(0, x0 - 2):x1 + 2] = True
+        inside[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = True
     assert not (red & ~inside).any()
 
 
@@ -106,9 +104,18 @@ def test_shift_table_scores_a_perfect_counter_at_one_and_a_mislabelling_one_with
     (tmp_path / "images").mkdir()
     Image.fromarray(scene.pixels).save(tmp_path / "images" / "L1.png")
     # the same class for all three, so a counter of red squares is right
-    labels = pd.DataFrame({"stem": "L1", "id": "1", "class": classes.KAGGLE_NAMES[0], "cls": 0,
-                           "cx": (scene.boxes[:, 0] + scene.boxes[:, 2]) / 2 / 240, "cy": (scene.boxes[:, 1] + scene.boxes[:, 3]) / 2 / 160,
-                           "w": 40 / 240, "h": 40 / 160})
+    labels = pd.DataFrame(
+        {
+            "stem": "L1",
+            "id": "1",
+            "class": classes.KAGGLE_NAMES[0],
+            "cls": 0,
+            "cx": (scene.boxes[:, 0] + scene.boxes[:, 2]) / 2 / 240,
+            "cy": (scene.boxes[:, 1] + scene.boxes[:, 3]) / 2 / 160,
+            "w": 40 / 240,
+            "h": 40 / 160,
+        }
+    )
     rows, errors = shifts.shift_table(RedSquareCounter(label=1), tmp_path / "images", labels, None, 0.5, names=["zoom_out"])
     assert list(rows["shift"]) == ["clean", "zoom_out", "zoom_out", "zoom_out"]
     assert np.allclose(rows["f1"], 1.0)
@@ -133,9 +140,18 @@ def test_confusion_counts_misses_and_false_detections():
     scene = _scene()
     ids = ["1"]
     # one right detection of the first box, one wrong class on the second, one on empty table; the third missed
-    table = pd.DataFrame({"id": "1", "label": [1, 5, 1], "class": [classes.NAMES_BY_LABEL_ID[1], classes.NAMES_BY_LABEL_ID[5], classes.NAMES_BY_LABEL_ID[1]],
-                          "score": [0.9, 0.8, 0.7],
-                          "x0": [20 / 240, 100 / 240, 0.9], "y0": [20 / 160, 60 / 160, 0.0], "x1": [60 / 240, 140 / 240, 1.0], "y1": [60 / 160, 100 / 160, 0.1]})
+    table = pd.DataFrame(
+        {
+            "id": "1",
+            "label": [1, 5, 1],
+            "class": [classes.NAMES_BY_LABEL_ID[1], classes.NAMES_BY_LABEL_ID[5], classes.NAMES_BY_LABEL_ID[1]],
+            "score": [0.9, 0.8, 0.7],
+            "x0": [20 / 240, 100 / 240, 0.9],
+            "y0": [20 / 160, 60 / 160, 0.0],
+            "x1": [60 / 240, 140 / 240, 1.0],
+            "y1": [60 / 160, 100 / 160, 0.1],
+        }
+    )
     found = predict.Detections(table, ids)
     matrix = shifts.confusion(found, [scene], ids, 0.5)
     n = classes.NUM_CLASSES

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 
 from chocolib import annotations, classes, dataset, synthetic
-
 from conftest import last_line, run_cli
 
 
@@ -77,5 +76,7 @@ def test_synth_command_prints_the_folder(tmp_path):
     result = run_cli("synth", "--out", tmp_path / "ds", "--profile", "tiny", "--seed", "3")
     assert result.returncode == 0, result.stderr
     assert last_line(result.stdout) == str(tmp_path / "ds")
-    summary = annotations.import_annotations(tmp_path / "ds" / "annotations" / "roboflow_yolo", tmp_path / "ds" / "train", tmp_path / "labels")
+    summary = annotations.import_annotations(
+        tmp_path / "ds" / "annotations" / "roboflow_yolo", tmp_path / "ds" / "train", tmp_path / "labels"
+    )
     assert summary.images == 12 and summary.mismatches == 0

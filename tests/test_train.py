@@ -12,7 +12,6 @@ import pytest
 
 from chocolib import dataset, engine, models, profiles, train
 from chocolib.errors import ChocoError
-
 from conftest import assert_user_error, last_line, run_cli
 
 TIMING = ["seconds", "images_per_s"]
@@ -24,8 +23,24 @@ def _configs(**overrides):
 
 
 def _train_command(split, out):
-    return [sys.executable, "-m", "chocolib", "train", "--data", str(split), "--out", str(out), "--profile", "tiny",
-            "--epochs", "3", "--min-size", "128", "--max-size", "192"]
+    return [
+        sys.executable,
+        "-m",
+        "chocolib",
+        "train",
+        "--data",
+        str(split),
+        "--out",
+        str(out),
+        "--profile",
+        "tiny",
+        "--epochs",
+        "3",
+        "--min-size",
+        "128",
+        "--max-size",
+        "192",
+    ]
 
 
 def _rows(out) -> int:
@@ -65,8 +80,17 @@ def test_history_columns_checkpoints_and_load(tiny_split, tmp_path):
     detector, config = _configs(epochs=1, steps_per_epoch=2)
     summary = train.train(tiny_split / "train", tiny_split / "val", tmp_path, detector, config)
     history = engine.read_history(tmp_path)
-    expected = ["epoch", "train_loss", *(f"train_{n}" for n in train.LOSS_NAMES), "val_loss",
-                *(f"val_{n}" for n in train.LOSS_NAMES), "val_f1", "lr", "seconds", "images_per_s"]
+    expected = [
+        "epoch",
+        "train_loss",
+        *(f"train_{n}" for n in train.LOSS_NAMES),
+        "val_loss",
+        *(f"val_{n}" for n in train.LOSS_NAMES),
+        "val_f1",
+        "lr",
+        "seconds",
+        "images_per_s",
+    ]
     assert list(history.columns) == expected and len(history) == 1
     row = history.iloc[0]
     weighted = sum(w * row[f"val_{n}"] for n, w in config.loss_weights.items())
@@ -104,8 +128,14 @@ def test_training_command_errors(tmp_path, tiny_split):
     assert_user_error(result, "last.pt", "cannot read the last checkpoint")
 
 
-@pytest.mark.parametrize("bad, message", [({"monitor": "map"}, "monitor must be"), ({"epochs": 0}, "epochs must be at least 1"),
-                                          ({"loss_weights": {"loss_classifier": 1.0}}, "loss_weights must name")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"monitor": "map"}, "monitor must be"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"loss_weights": {"loss_classifier": 1.0}}, "loss_weights must name"),
+    ],
+)
 def test_bad_settings(bad, message):
     with pytest.raises(ChocoError, match=message):
         train.TrainConfig(**bad)

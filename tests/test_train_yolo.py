@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from chocolib import models, predict, profiles, train, train_yolo
+from chocolib import models, predict, profiles, train_yolo
 from chocolib.errors import ChocoError
 from chocolib.models import yolo12
-
 from conftest import assert_user_error, run_cli
 
 TIMING = ["seconds", "images_per_s"]

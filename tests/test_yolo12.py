@@ -56,8 +56,10 @@ def model():
 def test_loss_components_and_gradients(model):
     model.train()
     images = torch.rand(2, 3, 128, 128)
-    targets = [{"boxes": torch.tensor([[10.0, 10.0, 50.0, 40.0], [60.0, 60.0, 120.0, 100.0]]), "labels": torch.tensor([1, 13])},
-               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}]  # an image without chocolates
+    targets = [
+        {"boxes": torch.tensor([[10.0, 10.0, 50.0, 40.0], [60.0, 60.0, 120.0, 100.0]]), "labels": torch.tensor([1, 13])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
+    ]  # an image without chocolates
     model.zero_grad()
     total, parts = yolo12.loss(model, images, targets)
     assert list(parts) == list(yolo12.LOSS_NAMES) and all(v > 0 for v in parts.values())
@@ -87,11 +89,15 @@ def _raw(rows):
 
 
 def test_decode_keeps_the_best_class_and_suppresses_overlaps():
-    raw = _raw([(50, 50, 20, 20, 0, 0.9),     # Jelly White
-                (51, 50, 20, 20, 0, 0.8),     # the same chocolate again: suppressed
-                (51, 50, 20, 20, 3, 0.7),     # same place, another class: kept (class-wise NMS)
-                (150, 150, 10, 10, 12, 0.04),  # below the score floor
-                (200, 100, 30, 10, 12, 0.5)])  # Stracciatella
+    raw = _raw(
+        [
+            (50, 50, 20, 20, 0, 0.9),  # Jelly White
+            (51, 50, 20, 20, 0, 0.8),  # the same chocolate again: suppressed
+            (51, 50, 20, 20, 3, 0.7),  # same place, another class: kept (class-wise NMS)
+            (150, 150, 10, 10, 12, 0.04),  # below the score floor
+            (200, 100, 30, 10, 12, 0.5),
+        ]
+    )  # Stracciatella
     [found] = yolo12.decode(raw, yolo12.YoloConfig(score_thresh=0.05, nms_iou=0.5))
     assert found["labels"].tolist() == [1, 4, 13]
     assert found["scores"].tolist() == pytest.approx([0.9, 0.7, 0.5])
@@ -130,7 +136,9 @@ def test_an_ultralytics_checkpoint_loads_as_chocolibs_detector(tmp_path):
     reference = yolo12.YoloDetector(trained.float(), config).eval()
     image = torch.rand(3, 48, 64)
     with torch.inference_mode():
-        assert torch.allclose(detector.model(image[None].new_zeros(1, 3, 64, 64))[0], reference.model(image[None].new_zeros(1, 3, 64, 64))[0], atol=1e-2)
+        assert torch.allclose(
+            detector.model(image[None].new_zeros(1, 3, 64, 64))[0], reference.model(image[None].new_zeros(1, 3, 64, 64))[0], atol=1e-2
+        )
 
     yolo12.ultralytics()
     from ultralytics.nn.tasks import DetectionModel

@@ -72,9 +72,14 @@ def build_detector(config: DetectorConfig = DetectorConfig()):
     backbone = backbones.get(config.backbone)
     if config.pretrained not in ("auto", "none", backbone.weights):
         raise ChocoError(f"{backbone.name} has no {config.pretrained} weights: pretrained must be auto, {backbone.weights} or none")
-    options = dict(min_size=config.min_size, max_size=config.max_size, box_score_thresh=config.box_score_thresh,
-                   box_nms_thresh=config.box_nms_thresh, box_detections_per_img=config.box_detections_per_img,
-                   box_batch_size_per_image=config.box_batch_size_per_image)
+    options = dict(
+        min_size=config.min_size,
+        max_size=config.max_size,
+        box_score_thresh=config.box_score_thresh,
+        box_nms_thresh=config.box_nms_thresh,
+        box_detections_per_img=config.box_detections_per_img,
+        box_batch_size_per_image=config.box_batch_size_per_image,
+    )
     model, used = backbone.build(config, options)
 
     pooled = model.roi_heads.box_roi_pool.output_size[0] * model.roi_heads.box_roi_pool.output_size[1]
@@ -84,8 +89,11 @@ def build_detector(config: DetectorConfig = DetectorConfig()):
     return model, used
 
 
-WEIGHT_WORDS = {"coco": "COCO detector weights (torchvision)", "imagenet": "ImageNet classification weights",
-                "none": "random initialisation"}
+WEIGHT_WORDS = {
+    "coco": "COCO detector weights (torchvision)",
+    "imagenet": "ImageNet classification weights",
+    "none": "random initialisation",
+}
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -109,17 +117,22 @@ def describe(model, config: DetectorConfig, weights_used: str | None = None) -> 
     head = model.roi_heads.box_head
     predictor = model.roi_heads.box_predictor
     start = f"; starting from {WEIGHT_WORDS[weights_used]}" if weights_used else ""
-    return (f"{title(config)}: {total / 1e6:.2f} M parameters ({trainable / 1e6:.2f} M trainable); "
-            f"RoI head {head.fc6.in_features} → {head.fc7.out_features}, predictor → "
-            f"{predictor.cls_score.out_features} scores + {predictor.bbox_pred.out_features} box deltas{start}")
+    return (
+        f"{title(config)}: {total / 1e6:.2f} M parameters ({trainable / 1e6:.2f} M trainable); "
+        f"RoI head {head.fc6.in_features} → {head.fc7.out_features}, predictor → "
+        f"{predictor.cls_score.out_features} scores + {predictor.bbox_pred.out_features} box deltas{start}"
+    )
 
 
 def select_device(requested: str = "auto"):
     """cuda, then mps, then cpu for 'auto'; an explicit choice that is not available is an error."""
     import torch
 
-    available = {"cpu": True, "cuda": torch.cuda.is_available(),
-                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
     if requested == "auto":
         requested = next(name for name in ("cuda", "mps", "cpu") if available[name])
     kind = requested.split(":")[0]
@@ -133,9 +146,9 @@ def select_device(requested: str = "auto"):
 def read_checkpoint(checkpoint, required: tuple[str, ...], what: str) -> dict:
     """The state saved in a chocolib checkpoint, with clear errors for a missing, truncated or
     foreign file (`what` names the kind expected, e.g. "detector")."""
-    import torch
-
     from pathlib import Path
+
+    import torch
 
     path = Path(checkpoint)
     if not path.is_file():
@@ -157,7 +170,9 @@ def load_detector(checkpoint, device="cpu"):
 def _detector_from_state(state: dict, device="cpu"):
     # the weights come from the file; checkpoints from before the backbone registry are the seed's
     # model, and those from before anchor_sizes was a setting used 32–512
-    config = DetectorConfig(**{"backbone": "mobilenet_v3_large", "anchor_sizes": LEGACY_ANCHOR_SIZES, **state["detector"], "pretrained": "none"})
+    config = DetectorConfig(
+        **{"backbone": "mobilenet_v3_large", "anchor_sizes": LEGACY_ANCHOR_SIZES, **state["detector"], "pretrained": "none"}
+    )
     model, _ = build_detector(config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config

