@@ -52,15 +52,15 @@ MUTATIONS = [
     Mutation(
         "tta_flag",
         "chocolib/predict.py",
-        "threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)",
-        "threshold, tta = threshold_for(weights, threshold), tta_for(weights, None)",
+        "    weights, images, out = Path(weights), Path(images), Path(out)\n    threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)",
+        "    weights, images, out = Path(weights), Path(images), Path(out)\n    threshold, tta = threshold_for(weights, threshold), tta_for(weights, None)",
         ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",),
     ),
     Mutation(
         "work_side_flag",
         "chocolib/cli.py",
-        "args.batch_size, args.device, args.work_side, args.tta))",
-        "args.batch_size, args.device, None, args.tta))",
+        "            args.device,\n            args.work_side,\n",
+        "            args.device,\n            None,\n",
         ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",),
     ),
     Mutation(
@@ -138,7 +138,7 @@ MUTATIONS = [
         "chocolib/shifts.py",
         "keep = visible >= MIN_VISIBLE",
         "keep = visible > 0",
-        ("tests/test_shifts.py::test_zoom_in_keeps_a_chocolate_when_half_of_it_is_left_and_moves_its_box",),
+        ("tests/test_shifts.py::test_zoom_in_counts_only_chocolates_at_least_half_in_the_frame",),
     ),
     Mutation(
         "scale_jitter_boxes",

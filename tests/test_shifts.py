@@ -160,3 +160,26 @@ def test_confusion_counts_misses_and_false_detections():
     assert matrix[3, n] == 1  # the third square: missed
     assert matrix[n].sum() == 1  # the detection on the table
     assert matrix.sum() == 4
+
+
+def test_zoom_in_counts_only_chocolates_at_least_half_in_the_frame():
+    """A table tiled with 40-px squares, so that any 2× crop cuts some: every square still counted
+    has at least half its box in the frame, and the slivers the frame leaves are not counted."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(90, 130, (160, 240, 3)).astype(np.uint8)
+    corners = [(x, y) for x in range(5, 240 - 40, 50) for y in range(5, 160 - 40, 50)]
+    for x, y in corners:
+        pixels[y : y + 40, x : x + 40] = RED
+    boxes = np.array([[x, y, x + 40, y + 40] for x, y in corners], np.float64)
+    scene = shifts.Scene(pixels, boxes, np.zeros(len(corners), np.int64))
+    zoom, dropped = 2.0, 0
+    for seed in range(6):
+        out = shifts.shift(scene, "zoom_in", 3, seed=seed, photo="L1")
+        areas = (out.boxes[:, 2] - out.boxes[:, 0]) * (out.boxes[:, 3] - out.boxes[:, 1])
+        assert (areas >= shifts.MIN_VISIBLE * (40 * zoom) ** 2 - 1).all(), areas
+        red = (out.pixels[..., 0] > 180) & (out.pixels[..., 1] < 80)
+        boxed = np.zeros(red.shape, bool)
+        for x0, y0, x1, y1 in np.rint(out.boxes).astype(int):
+            boxed[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = True
+        dropped += int((red & ~boxed).sum() > 0)
+    assert dropped  # some crop left a sliver of a square, and it was not counted
