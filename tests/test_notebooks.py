@@ -80,9 +80,13 @@ def tiny_run(tmp_path_factory, tiny_source):
     # the kernel runs in a session of its own (jupyter_client): kill every descendant, then the pipeline
     import psutil
 
+    assert first.poll() is None, "the first run ended before notebook 04 finished an epoch"
     children = psutil.Process(first.pid).children(recursive=True)
     for child in children:
-        child.kill()
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     psutil.wait_procs(children, timeout=30)
