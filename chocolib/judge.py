@@ -17,7 +17,7 @@ prints it for checkpoints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +35,6 @@ class Judgement:
     shifts: pd.DataFrame
     shift_errors: pd.DataFrame
     dev_hard: dict | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def criterion(self) -> float:

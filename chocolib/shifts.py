@@ -134,12 +134,11 @@ def _zoom_in(scene: Scene, zoom: float, rng) -> Scene:
     return Scene(pixels, boxes, scene.cls[keep].copy())
 
 
-def _bar(shape, centre, angle: float, half_width: float, half_length: float) -> np.ndarray:
-    """A pen-shaped mask (a bar with round ends), H × W float32 in [0, 1], edges anti-aliased."""
+def _bar(grid_y: np.ndarray, grid_x: np.ndarray, centre, angle: float, half_width: float, half_length: float) -> np.ndarray:
+    """A pen-shaped mask (a bar with round ends) over the pixel grid (`grid_y`, `grid_x`: float32
+    row and column of every pixel), H × W float32 in [0, 1], edges anti-aliased."""
     import cv2
 
-    height, width = shape
-    grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
     along = (grid_x - centre[0]) * np.cos(angle) + (grid_y - centre[1]) * np.sin(angle)
     across = -(grid_x - centre[0]) * np.sin(angle) + (grid_y - centre[1]) * np.cos(angle)
     beyond = np.clip(np.abs(along) - half_length, 0, None)
@@ -152,6 +151,8 @@ def _occlusion(scene: Scene, cover: float, rng) -> Scene:
     x = scene.pixels.astype(np.float32)
     n = len(scene.boxes)
     chosen = rng.permutation(n)[: max(1, n // 2)] if n else []
+    rows, columns = np.mgrid[0:height, 0:width]  # one pixel grid for every pen of the photo
+    grid_y, grid_x = rows.astype(np.float32), columns.astype(np.float32)
     for index in chosen:
         x0, y0, x1, y1 = scene.boxes[index]
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -165,11 +166,11 @@ def _occlusion(scene: Scene, cover: float, rng) -> Scene:
         edge = float(np.quantile(depth, 1 - cover))
         half_width = 0.5 * (depth.max() - edge) + 0.15 * max(x1 - x0, y1 - y0)
         centre = np.array([cx, cy]) + normal * (edge + half_width)
-        mask = _bar((height, width), centre, angle, half_width, rng.uniform(1.2, 2.2) * max(x1 - x0, y1 - y0))[..., None]
+        mask = _bar(grid_y, grid_x, centre, angle, half_width, rng.uniform(1.2, 2.2) * max(x1 - x0, y1 - y0))[..., None]
         colour = rng.choice([[30, 30, 35], [20, 50, 150], [170, 30, 30], [235, 235, 230], [40, 120, 60], [200, 170, 40]]).astype(np.float32)
         colour = colour * rng.uniform(0.85, 1.15)
         # a lengthwise highlight makes it a round pen, not a painted stripe
-        across = (np.mgrid[0:height, 0:width][1] - centre[0]) * normal[0] + (np.mgrid[0:height, 0:width][0] - centre[1]) * normal[1]
+        across = (columns - centre[0]) * normal[0] + (rows - centre[1]) * normal[1]
         shine = np.exp(-((across + 0.35 * half_width) ** 2) / (2 * (0.2 * half_width) ** 2))[..., None]
         paint = np.clip(colour + (255 - colour) * 0.45 * shine, 0, 255)
         x = paint * mask + x * (1 - mask)
