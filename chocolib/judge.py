@@ -27,6 +27,16 @@ from chocolib import annotations, predict, robustness, shifts
 PARTS = ("clean F1", "corruption F1", "shift F1", "dev-hard F1")
 
 
+def parts(clean: float, corruption: float | None, shift: float | None, dev_hard: float | None = None) -> dict[str, float]:
+    """The measured parts by name (`PARTS`); one not measured (None: no counted set, say) is left out."""
+    return {name: float(value) for name, value in zip(PARTS, (clean, corruption, shift, dev_hard)) if value is not None}
+
+
+def criterion(measured: dict[str, float]) -> float:
+    """The criterion: the mean of the parts measured."""
+    return sum(measured.values()) / len(measured)
+
+
 @dataclass
 class Judgement:
     threshold: float
@@ -38,7 +48,7 @@ class Judgement:
 
     @property
     def criterion(self) -> float:
-        return sum(self.parts.values()) / len(self.parts)
+        return criterion(self.parts)
 
     def row(self) -> dict:
         return {"threshold": self.threshold, **self.parts, "criterion": self.criterion}
@@ -64,13 +74,11 @@ def judge(
         threshold = predict.choose_threshold(found, truth).threshold
     corrupted = robustness.corruption_table(model, val_dir / "images", truth, side, threshold, seed, corruptions, tta=tta)
     shifted, errors = shifts.shift_table(model, val_dir / "images", labels, side, threshold, seed, tta=tta)
-    parts = {
-        "clean F1": predict.f1_at(found, truth, threshold),
-        "corruption F1": robustness.summary(corrupted)["corruption_f1"],
-        "shift F1": shifts.summary(shifted)["shift_f1"],
-    }
-    hard = None
-    if dev_hard is not None:
-        hard = predict.score_counted_folder(model, dev_hard, side, threshold, tta)[0]
-        parts["dev-hard F1"] = hard["f1"]
-    return Judgement(threshold, parts, corrupted, shifted, errors, hard)
+    hard = None if dev_hard is None else predict.score_counted_folder(model, dev_hard, side, threshold, tta)[0]
+    measured = parts(
+        predict.f1_at(found, truth, threshold),
+        robustness.summary(corrupted)["corruption_f1"],
+        shifts.summary(shifted)["shift_f1"],
+        None if hard is None else hard["f1"],
+    )
+    return Judgement(threshold, measured, corrupted, shifted, errors, hard)

@@ -36,6 +36,16 @@ def mean_count_f1(true_counts, predicted_counts) -> float:
     return float(per_image.mean()) if per_image.size else 1.0
 
 
+def severity_grid(table: pd.DataFrame, setting: str, order) -> pd.DataFrame:
+    """A robustness table (one F1 per `setting` × ``severity``, severity 0 the clean photos) as one
+    row per setting, in `order`, and one column per severity above 0, with the row mean: the
+    layout of the corruption and the shift suites' tables."""
+    grid = table[table["severity"] > 0].pivot(index=setting, columns="severity", values="f1")
+    grid.columns = [f"severity {s}" for s in grid.columns]
+    grid["mean"] = grid.mean(axis=1)
+    return grid.loc[[name for name in order if name in grid.index]]
+
+
 def score_files(truth: str | Path, submission: str | Path) -> float:
     """The course score of a submission CSV against a truth CSV (both in Kaggle's format).
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from chocolib import classes, dataset, fileio, metric, paths
+from chocolib import classes, dataset, fileio, metric, paths, precision
 from chocolib import tta as tta_module
 from chocolib.errors import ChocoError
 
@@ -150,14 +150,22 @@ def working_side(checkpoint: str | Path, default: int) -> int:
 
 
 def detect(
-    model, folder: str | Path | list, max_side: int | None, batch_size: int = 4, device=None, transform=None, tta: str = "none"
+    model,
+    folder: str | Path | list,
+    max_side: int | None,
+    batch_size: int = 4,
+    device=None,
+    transform=None,
+    tta: str = "none",
+    amp: str = "off",
 ) -> Detections:
     """Run `model` (eval mode) over every photo of `folder` (or a list of photo files); the raw
     detections and images/s. `transform(image, stem)` changes each decoded photo first; `tta`
-    (`chocolib.tta.MODES`) shows the model each photo in several views and fuses their boxes."""
+    (`chocolib.tta.MODES`) shows the model each photo in several views and fuses their boxes; `amp`
+    (`chocolib.precision`; off: fp32, in which notebook 05 chose the threshold) the precision."""
     photos = TestDataset(folder, max_side, transform)
     found = detect_photos(
-        model, photos, photos.ids, batch_size, device, tta, desc=f"detect {photos.folder.name if photos.folder else 'photos'}"
+        model, photos, photos.ids, batch_size, device, tta, desc=f"detect {photos.folder.name if photos.folder else 'photos'}", amp=amp
     )
     views = tta_module.views(tta)
     log.info(
@@ -172,7 +180,7 @@ def detect(
 
 
 def detect_photos(
-    model, photos, ids: list[str], batch_size: int = 4, device=None, tta: str = "none", desc: str | None = "detect"
+    model, photos, ids: list[str], batch_size: int = 4, device=None, tta: str = "none", desc: str | None = "detect", amp: str = "off"
 ) -> Detections:
     """`detect` on photos already decoded: `photos` is any sequence of (uint8 C × H × W tensor, id)
     (`TestDataset`, or a list in memory). `desc` None: no progress bar."""
@@ -180,6 +188,9 @@ def detect_photos(
     from torch.utils.data import DataLoader
 
     device = device or next(model.parameters()).device
+    numeric = precision.resolve(amp, torch.device(device), model_kind(model))
+    if numeric.dtype != "fp32":
+        log.info("detect: %s", numeric.line())
     views = tta_module.views(tta)
     loader = DataLoader(photos, batch_size=batch_size, collate_fn=_collate, num_workers=0)
     frames: list[pd.DataFrame] = []
@@ -190,7 +201,8 @@ def detect_photos(
             found = [([], [], []) for _ in images]
             for view in views:
                 viewed = [tta_module.view_image(image, view) for image in images]
-                outputs = model([image.to(device) for image in viewed])
+                with numeric.autocast():
+                    outputs = model([image.to(device) for image in viewed])
                 for (boxes, scores, labels), image, output in zip(found, viewed, outputs):
                     height, width = image.shape[-2:]
                     normalised = output["boxes"].float().cpu().numpy() / np.array([width, height, width, height], dtype=np.float32)
@@ -229,6 +241,13 @@ def detect_photos(
 # --------------------------------------------------------------------------------------------
 # Choosing the threshold on validation
 # --------------------------------------------------------------------------------------------
+def model_kind(model) -> str:
+    """``faster_rcnn`` or ``yolo12``: the key `chocolib.precision` measured each under."""
+    from torchvision.models.detection import FasterRCNN
+
+    return "faster_rcnn" if isinstance(model, FasterRCNN) else "yolo12"
+
+
 def f1_at(detections: Detections, truth: pd.DataFrame, threshold) -> float:
     """The course metric on `truth`'s photos (indexed by id) of the counts at `threshold` (one
     number or a mapping class name → threshold)."""
@@ -470,6 +489,7 @@ def predict(
     device: str = "auto",
     work_side: int | None = None,
     tta: str | None = None,
+    amp: str = "off",
 ) -> Path:
     """The `predict` command: detections of `images` (saved beside `out` as ``*_detections.csv``),
     counts at `threshold` (default: the one notebook 05 chose beside the checkpoint, else the
@@ -479,7 +499,7 @@ def predict(
     if sample_submission is None and (images.parent / "sample_submission.csv").is_file():
         sample_submission = images.parent / "sample_submission.csv"  # the Kaggle layout: test/ beside it
     model, side = load_for_inference(weights, device, work_side)
-    found = detect(model, images, side, batch_size, tta=tta)
+    found = detect(model, images, side, batch_size, tta=tta, amp=amp)
     found.save(out.with_name(f"{out.stem}_detections.csv"))
     return write_submission(found.counts(threshold), out, sample_submission)
 
@@ -574,6 +594,7 @@ def count_photos(
     threshold: float | None = None,
     device: str = "auto",
     tta: str | None = None,
+    amp: str = "off",
 ) -> list[PhotoCount]:
     """The `count` command: each photo's counts per class at the model's threshold, and the photo
     with its detections drawn, as ``out_dir/<stem>_counted.jpg``. `weights` defaults to the first
@@ -592,7 +613,7 @@ def count_photos(
     photos = [Path(p) for p in photos]
     threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)
     model, side = load_for_inference(weights, device)
-    found = detect(model, photos, side, batch_size=1, tta=tta)
+    found = detect(model, photos, side, batch_size=1, tta=tta, amp=amp)
     counts = found.counts(threshold)
     kept = found.kept(threshold)
     results = []

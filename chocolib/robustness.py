@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from chocolib import dataset
+from chocolib import dataset, metric
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -219,10 +219,7 @@ def summary(table: pd.DataFrame) -> dict:
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
     """One `corruption_table` as one row per corruption and one column per severity, with the row mean."""
-    corrupted = table[table["severity"] > 0].pivot(index="corruption", columns="severity", values="f1")
-    corrupted.columns = [f"severity {s}" for s in corrupted.columns]
-    corrupted["mean"] = corrupted.mean(axis=1)
-    return corrupted.loc[[n for n in CORRUPTIONS if n in corrupted.index]]
+    return metric.severity_grid(table, "corruption", CORRUPTIONS)
 
 
 def by_severity(table: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from chocolib import classes, dataset
+from chocolib import classes, dataset, metric
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -387,10 +387,7 @@ def summary(table: pd.DataFrame) -> dict:
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
     """One `shift_table` as one row per shift and one column per severity, with the row mean."""
-    shifted = table[table["severity"] > 0].pivot(index="shift", columns="severity", values="f1")
-    shifted.columns = [f"severity {s}" for s in shifted.columns]
-    shifted["mean"] = shifted.mean(axis=1)
-    return shifted.loc[[n for n in SHIFTS if n in shifted.index]]
+    return metric.severity_grid(table, "shift", SHIFTS)
 
 
 def errors_by_class(errors: pd.DataFrame) -> pd.DataFrame:

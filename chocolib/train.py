@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from chocolib import augment, copy_paste, dataset, engine, fileio, metric, models, paths
+from chocolib import augment, copy_paste, dataset, engine, fileio, metric, models, paths, precision
 from chocolib.errors import ChocoError
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,15 @@ class TrainConfig:
     #: which images of notebook 02's folder to train on: "all" (the originals and the seed's offline
     #: versions) or "originals" (the resized photos only; the variation then comes online)
     train_versions: str = "all"
-    #: mixed precision, used on CUDA only
-    amp: bool = True
+    #: numeric precision (`chocolib.precision`): auto (fp16 on CUDA, bf16 on a CPU with bf16 units where
+    #: measured faster for the model, else fp32), bf16, fp16 or off
+    amp: str = "auto"
     #: DataLoader processes; None: 0 on the CPU (decoding is cheap next to the model), 4 on a GPU
     workers: int | None = None
 
     def __post_init__(self):
         engine.check_loop_settings(self)
+        object.__setattr__(self, "amp", precision.normalise(self.amp))  # older configs saved True/False
         if self.scale_augment not in augment.SCALE_AUGMENTS:
             raise ChocoError(f"scale_augment must be one of {', '.join(augment.SCALE_AUGMENTS)}, not {self.scale_augment!r}")
         if self.train_versions not in ("all", "originals"):
@@ -296,7 +298,8 @@ def train(
     # after the finished-run check: copy-paste cuts every training photo's chocolates out first
     train_set.transforms = online_transforms(config, train_set)
     device = models.select_device(config.device)
-    use_amp = config.amp and device.type == "cuda"
+    numeric = precision.for_run(config.amp, device, "faster_rcnn", state)
+    log.info("train: %s", numeric.line())
     torch.manual_seed(config.seed)  # the random initialisation
     # a resumed run is built as it first was (the same frozen layers, so the optimiser's state fits),
     # from the weights it actually started from; the checkpoint then replaces them
@@ -305,7 +308,7 @@ def train(
     )
     model.to(device)
     optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    scaler = numeric.grad_scaler()
     progress = engine.Progress()
     if state is not None:
         progress = engine.restore(state, model, optimizer, scheduler, scaler)
@@ -319,7 +322,8 @@ def train(
         {
             **key,
             "device": str(device),
-            "amp": use_amp,
+            "amp": config.amp,
+            "precision": precision.as_dict(numeric),
             "weights_used": weights_used,
             "train_images": len(train_set),
             "val_images": len(val_set),
@@ -345,7 +349,7 @@ def train(
         bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, mininterval=1.0)
         for step, (images, targets) in enumerate(bar):
             images, targets = engine.to_device(images, targets, device)
-            with torch.autocast(device.type, enabled=use_amp):
+            with numeric.autocast():
                 loss_dict = model(images, targets)
                 loss = weighted_loss(loss_dict, config.loss_weights)
             value = loss.detach().item()
@@ -379,6 +383,7 @@ def train(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
+            "precision": precision.as_dict(numeric),
             "weights_used": weights_used,
             "detector": detector.as_dict(),
         }

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from chocolib import augment, dataset, engine, fileio, metric, predict
+from chocolib import augment, dataset, engine, fileio, metric, precision, predict
 from chocolib.classes import NUM_CLASSES
 from chocolib.errors import ChocoError
 from chocolib.models import yolo12
@@ -80,11 +80,13 @@ class YoloTrainConfig:
     val_threshold: float = 0.6
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
+    #: numeric precision (`chocolib.precision`): auto, bf16, fp16 or off
+    amp: str = "auto"
     workers: int | None = None
 
     def __post_init__(self):
         engine.check_loop_settings(self)
+        object.__setattr__(self, "amp", precision.normalise(self.amp))  # older configs saved True/False
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs + (self.epochs == 1):
             raise ChocoError(f"warmup_epochs must be between 0 and epochs - 1, not {self.warmup_epochs}")
         if self.optimizer not in ("sgd", "adamw"):
@@ -386,14 +388,15 @@ def train_yolo(
     from chocolib import models
 
     device = models.select_device(config.device)
-    use_amp = config.amp and device.type == "cuda"
+    numeric = precision.for_run(config.amp, device, "yolo12", state)
+    log.info("train_yolo: %s", numeric.line())
     torch.manual_seed(config.seed)  # the random initialisation (of the head, when a COCO start loads)
     model = yolo12.build_yolo12(model_config)
     # a resumed run takes its weights from the checkpoint: no download, and the start it recorded
     weights_used = yolo12.load_start_weights(model, model_config.pretrained) if state is None else state["weights_used"]
     model.to(device)
     optimizer, scheduler = build_optimizer(model, config, config.epochs * steps)
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    scaler = numeric.grad_scaler()
     ema = engine.ModelEMA(model, config.ema_decay, config.ema_tau) if config.ema else None
     progress = engine.Progress()
     if state is not None:
@@ -408,7 +411,8 @@ def train_yolo(
             **run_key,
             "model": "yolo12",
             "device": str(device),
-            "amp": use_amp,
+            "amp": config.amp,
+            "precision": precision.as_dict(numeric),
             "weights_used": weights_used,
             "train_photos": len(draws),
             "val_images": len(val_set),
@@ -442,7 +446,7 @@ def train_yolo(
         bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False, mininterval=1.0)
         for step, (images, targets, extra_draws) in enumerate(bar):
             images = images.to(device, non_blocking=pin)
-            with torch.autocast(device.type, enabled=use_amp):
+            with numeric.autocast():
                 loss, components = yolo12.loss(model, images, targets)
             first = step * config.batch_size
             engine.check_finite(
@@ -475,6 +479,7 @@ def train_yolo(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
+            "precision": precision.as_dict(numeric),
             "ema": ema.state_dict() if ema is not None else None,
             "weights_used": weights_used,
         }

@@ -130,8 +130,44 @@ def red_squares_photo(path: Path, squares=((20, 20), (100, 60), (170, 100)), siz
     return path
 
 
-def run_cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chocolib", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+def run_cli(*args, cwd: Path | None = None, fresh_process: bool = False) -> subprocess.CompletedProcess:
+    """``python -m chocolib ARGS``: its exit status, stdout and stderr (with the log lines).
+
+    In this process (`chocolib.cli.main`, what ``__main__`` runs), as a fresh interpreter would
+    spend seconds importing torch for each call; `fresh_process` runs the real entry point instead."""
+    argv = [str(arg) for arg in args]
+    if fresh_process:
+        return subprocess.run([sys.executable, "-m", "chocolib", *argv], capture_output=True, text=True, cwd=cwd)
+    import contextlib
+    import io
+    import logging
+    import os
+
+    from chocolib import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    # the command's log lines go to its stderr, as cli.main's basicConfig would send them (with a
+    # handler already on the root logger, basicConfig adds none of its own)
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING if {"-q", "--quiet"} & set(argv) else logging.INFO)
+    where = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exc:  # argparse's answer to a bad flag
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(where)
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return subprocess.CompletedProcess([sys.executable, "-m", "chocolib", *argv], code, out.getvalue(), err.getvalue())
 
 
 def last_line(text: str) -> str:

@@ -147,6 +147,27 @@ MUTATIONS = [
         'xyxy = self._xyxy(target["boxes"]) + torch.tensor([left, top, left, top], dtype=torch.float32)',
         ("tests/test_augment.py::test_zoom_out_shrinks_the_chocolate_onto_the_photos_own_colour_and_zoom_in_enlarges_it",),
     ),
+    Mutation(
+        "bf16_everywhere",
+        "chocolib/precision.py",
+        "        if CPU_BF16_FASTER.get(model, False):",
+        "        if True:",
+        ("tests/test_precision.py::test_auto_follows_the_device_and_the_measurement",),
+    ),
+    Mutation(
+        "resume_precision",
+        "chocolib/precision.py",
+        '    if saved and saved["device_type"] == chosen.device_type:',
+        "    if False:",
+        ("tests/test_precision.py::test_a_resumed_run_keeps_the_precision_it_started_in",),
+    ),
+    Mutation(
+        "criterion_of_four",
+        "chocolib/judge.py",
+        "    return sum(measured.values()) / len(measured)",
+        "    return sum(measured.values()) / len(PARTS)",
+        ("tests/test_judge.py",),
+    ),
     # only the slow tests train or run the pipeline
     Mutation(
         "no_resume",

@@ -66,7 +66,8 @@ def _csv(path, rows):
 
 def test_score_command(tmp_path):
     truth = _csv(tmp_path / "truth.csv", [("1", [2] + [0] * 12), ("2", [0] * 13)])
-    assert last_line(run_cli("score", "--truth", truth, "--submission", truth).stdout) == "1.000000"
+    # once through the real entry point, a fresh `python -m chocolib`: what __main__ runs is cli.main
+    assert last_line(run_cli("score", "--truth", truth, "--submission", truth, fresh_process=True).stdout) == "1.000000"
     sub = _csv(tmp_path / "sub.csv", [("2", [0] * 13), ("1", [1] + [0] * 12)])  # order does not matter
     assert last_line(run_cli("score", "--truth", truth, "--submission", sub).stdout) == f"{(2 / 3 + 1) / 2:.6f}"
 

@@ -199,6 +199,9 @@ def decode(raw, config: YoloConfig = YoloConfig()) -> list[dict]:
     from torchvision.ops import batched_nms, box_convert
 
     prediction = raw[0] if isinstance(raw, (tuple, list)) else raw
+    # in fp32 whatever the forward ran in: batched_nms offsets boxes by class × the largest
+    # coordinate, where bf16's 8-bit mantissa would merge neighbouring boxes
+    prediction = prediction.float()
     outputs = []
     for per_image in prediction:
         boxes = box_convert(per_image[:4].T, "cxcywh", "xyxy")

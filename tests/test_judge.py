@@ -1,0 +1,74 @@
+"""The one criterion a model is judged by: its four parts, measured on photos whose answers are known."""
+
+import pytest
+
+from chocolib import classes, judge
+from conftest import RedSquareCounter, red_squares_photo
+
+# (stem, top-left corners of its red squares): 40-px squares on a 240 × 160 table
+PHOTOS = {"L1": ((20, 20), (100, 60), (170, 100)), "L2": ((30, 40),)}
+
+
+def _split(folder):
+    """A split folder (images/, labels/) whose labels are the red squares, all of the first class."""
+    for stem, squares in PHOTOS.items():
+        red_squares_photo(folder / "images" / f"{stem}.png", squares=squares)
+        lines = [f"0 {(x + 20) / 240:.6f} {(y + 20) / 160:.6f} {40 / 240:.6f} {40 / 160:.6f}" for x, y in squares]
+        (folder / "labels").mkdir(parents=True, exist_ok=True)
+        (folder / "labels" / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _counted_set(folder, counts):
+    """A dev-hard-like set of the same photos, with the counts of the first class given."""
+    for stem, squares in PHOTOS.items():
+        red_squares_photo(folder / "photos" / f"{stem}.png", squares=squares)
+    rows = [f"{stem[1:]},{counts[stem]}," + ",".join("0" * 12) for stem in PHOTOS]
+    (folder / "counts.csv").write_text(",".join(classes.CSV_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_the_criterion_is_the_mean_of_its_four_parts(tmp_path):
+    """A counter right on every clean photo: clean F1 1. The counted set says 2 for L1's three
+    squares: F1 2·2 / (2·2 + 1) = 0.8 there, 1 on L2, 0.9 in all."""
+    val = _split(tmp_path / "val")
+    hard = _counted_set(tmp_path / "hard", {"L1": 2, "L2": 1})
+    result = judge.judge(RedSquareCounter(label=1), val, None, hard, threshold=0.5, corruptions=["resolution", "jpeg"])
+    assert list(result.parts) == list(judge.PARTS)
+    assert result.threshold == 0.5
+    assert result.parts["clean F1"] == 1.0
+    assert result.parts["dev-hard F1"] == pytest.approx(0.9)
+    assert result.dev_hard["photos"] == 2 and result.dev_hard["chocolates"] == 3
+    assert set(result.corruptions["corruption"]) == {"clean", "resolution", "jpeg"}
+    assert set(result.shifts["shift"]) == {"clean", "zoom_out", "zoom_in", "occlusion", "shadow"}
+    # the suites' parts are their tables' means over every shifted setting
+    for part, table in (("corruption F1", result.corruptions), ("shift F1", result.shifts)):
+        assert result.parts[part] == pytest.approx(table.loc[table["severity"] > 0, "f1"].mean())
+        assert 0.0 <= result.parts[part] <= 1.0
+    parts = result.parts
+    expected = (1.0 + parts["corruption F1"] + parts["shift F1"] + 0.9) / 4
+    assert result.criterion == pytest.approx(expected) and result.row()["criterion"] == pytest.approx(expected)
+
+
+def test_without_a_counted_set_three_parts_and_the_threshold_is_chosen_on_clean_validation(tmp_path):
+    val = _split(tmp_path / "val")
+    result = judge.judge(RedSquareCounter(label=1), val, None, corruptions=["resolution"])
+    assert list(result.parts) == ["clean F1", "corruption F1", "shift F1"] and result.dev_hard is None
+    # every score is 0.9: the sweep's plateau of F1 1 spans every threshold up to 0.9
+    assert result.threshold <= 0.9 and result.parts["clean F1"] == 1.0
+
+
+def test_a_wrong_class_loses_every_part(tmp_path):
+    """The same squares taken for the second class: found, but none counted right."""
+    val = _split(tmp_path / "val")
+    hard = _counted_set(tmp_path / "hard", {"L1": 3, "L2": 1})
+    result = judge.judge(RedSquareCounter(label=2), val, None, hard, threshold=0.5, corruptions=["resolution"])
+    assert result.parts["clean F1"] == 0.0 and result.parts["dev-hard F1"] == 0.0
+    assert result.criterion <= 0.25
+
+
+def test_parts_not_measured_are_left_out_of_the_mean():
+    assert judge.parts(1.0, 0.5, 0.75, 0.25) == dict(zip(judge.PARTS, (1.0, 0.5, 0.75, 0.25)))
+    assert judge.criterion(judge.parts(1.0, 0.5, 0.75, 0.25)) == 0.625  # (1 + 0.5 + 0.75 + 0.25) / 4
+    assert judge.criterion(judge.parts(0.9, 0.6, 0.3)) == pytest.approx(0.6)  # no counted set: three parts
+    assert list(judge.parts(0.9, None, 0.3)) == ["clean F1", "shift F1"]
