@@ -39,20 +39,39 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def faster_rcnn_batches(split: Path, settings, batch_size: int, steps: int):
-    from torch.utils.data import DataLoader
-
-    from chocolib import dataset
-
-    loader = DataLoader(dataset.DetectionDataset(split / "train"), batch_size=batch_size, shuffle=False, collate_fn=dataset.collate_fn)
+def first_batches(loader, count: int) -> list:
+    """The loader's first `count` batches, cycling over it when it has fewer."""
     batches = []
-    while len(batches) < steps:
+    while len(batches) < count:
         batches.extend(loader)
-    return batches[:steps]
+    return batches[:count]
+
+
+def images_per_s(run, batches, device) -> float:
+    """Images/s of `run(images, targets)` over every batch but the first, which warms up."""
+    run(*batches[0])
+    _sync(device)
+    started, seen = time.perf_counter(), 0
+    for images, targets in batches[1:]:
+        run(images, targets)
+        seen += len(images)
+    _sync(device)
+    return seen / (time.perf_counter() - started)
+
+
+def train_and_infer(model, step, infer, batches, numeric, device) -> tuple[float, float]:
+    """(training images/s of `step`, eval-mode images/s of `infer`) on the same batches."""
+    model.train()
+    train_rate = images_per_s(step, batches, device)
+    model.eval()
+    with torch.inference_mode(), numeric.autocast():
+        return train_rate, images_per_s(infer, batches, device)
 
 
 def measure_faster_rcnn(split: Path, settings, device, amp: str, channels_last: bool, steps: int) -> tuple[float, float]:
-    from chocolib import engine, models, precision, train
+    from torch.utils.data import DataLoader
+
+    from chocolib import dataset, engine, models, precision, train
 
     detector, config = train.configs_for(settings, 0, pretrained="none")
     torch.manual_seed(0)
@@ -63,7 +82,10 @@ def measure_faster_rcnn(split: Path, settings, device, amp: str, channels_last: 
     numeric = precision.resolve(amp, device, "faster_rcnn")
     optimizer, _ = train.build_optimizer(model, config, 100)
     scaler = numeric.grad_scaler()
-    batches = faster_rcnn_batches(split, settings, config.batch_size, steps + 1)
+    loader = DataLoader(
+        dataset.DetectionDataset(split / "train"), batch_size=config.batch_size, shuffle=False, collate_fn=dataset.collate_fn
+    )
+    batches = first_batches(loader, steps + 1)
 
     def step(images, targets):
         images, targets = engine.to_device(images, targets, device)
@@ -71,27 +93,10 @@ def measure_faster_rcnn(split: Path, settings, device, amp: str, channels_last: 
             loss = train.weighted_loss(model(images, targets), config.loss_weights)
         engine.backward_step(loss, model, optimizer, scaler, config.clip_grad_norm)
 
-    model.train()
-    step(*batches[0])  # warm-up
-    _sync(device)
-    started, seen = time.perf_counter(), 0
-    for images, targets in batches[1:]:
-        step(images, targets)
-        seen += len(images)
-    _sync(device)
-    train_rate = seen / (time.perf_counter() - started)
+    def infer(images, targets):
+        model([i.to(device) for i in images])
 
-    model.eval()
-    with torch.inference_mode(), numeric.autocast():
-        images = [i.to(device) for i in batches[0][0]]
-        model(images)
-        _sync(device)
-        started, seen = time.perf_counter(), 0
-        for images, _ in batches[1:]:
-            model([i.to(device) for i in images])
-            seen += len(images)
-        _sync(device)
-    return train_rate, seen / (time.perf_counter() - started)
+    return train_and_infer(model, step, infer, batches, numeric, device)
 
 
 def measure_yolo(split: Path, settings, device, amp: str, channels_last: bool, steps: int) -> tuple[float, float]:
@@ -111,10 +116,7 @@ def measure_yolo(split: Path, settings, device, amp: str, channels_last: bool, s
     draws = train_yolo.TrainingDraws(split, model_config.image_size, config.seed, config.mosaic)
     draws.set_epoch(1)
     loader = DataLoader(draws, batch_size=config.batch_size, shuffle=False, collate_fn=train_yolo.collate_draws)
-    batches = []
-    while len(batches) < steps + 1:
-        batches.extend((images, targets) for images, targets, _ in loader)
-    batches = batches[: steps + 1]
+    batches = first_batches([(images, targets) for images, targets, _ in loader], steps + 1)
     memory = torch.channels_last if channels_last else torch.contiguous_format
 
     def step(images, targets):
@@ -123,26 +125,10 @@ def measure_yolo(split: Path, settings, device, amp: str, channels_last: bool, s
             loss, _ = yolo12.loss(model, images, targets)
         engine.backward_step(loss, model, optimizer, scaler, config.grad_clip)
 
-    model.train()
-    step(*batches[0])
-    _sync(device)
-    started, seen = time.perf_counter(), 0
-    for images, targets in batches[1:]:
-        step(images, targets)
-        seen += len(images)
-    _sync(device)
-    train_rate = seen / (time.perf_counter() - started)
+    def infer(images, targets):
+        model(images.to(device).contiguous(memory_format=memory))
 
-    model.eval()
-    with torch.inference_mode(), numeric.autocast():
-        model(batches[0][0].to(device).contiguous(memory_format=memory))
-        _sync(device)
-        started, seen = time.perf_counter(), 0
-        for images, _ in batches[1:]:
-            model(images.to(device).contiguous(memory_format=memory))
-            seen += len(images)
-        _sync(device)
-    return train_rate, seen / (time.perf_counter() - started)
+    return train_and_infer(model, step, infer, batches, numeric, device)
 
 
 def main() -> None:
