@@ -15,9 +15,12 @@ from chocolib.models import yolo12
 
 def test_built_offline_without_writing_or_printing(tmp_path):
     """In a fresh process with the network blocked and an empty home: the model builds, nothing is
-    printed on stdout, nothing is written to the home folder, and Ultralytics' sync is off."""
+    printed on stdout, nothing is written to the home folder, Ultralytics' sync is off and the
+    process's thread settings are what they were."""
     script = textwrap.dedent("""
-        import json, socket
+        import json, os, socket
+
+        import cv2
 
         def refuse(*args, **kwargs):
             raise OSError("network blocked by the test")
@@ -26,11 +29,13 @@ def test_built_offline_without_writing_or_printing(tmp_path):
         socket.create_connection = refuse
         from chocolib.models import yolo12
 
+        cv2_threads = cv2.getNumThreads()
         model = yolo12.build_yolo12()
         from ultralytics.utils import SETTINGS, is_online
 
         print(json.dumps({"parameters": sum(p.numel() for p in model.parameters()), "nc": model.model[-1].nc,
-                          "sync": SETTINGS["sync"], "online": is_online(), "names": model.names[12]}))
+                          "sync": SETTINGS["sync"], "online": is_online(), "names": model.names[12],
+                          "omp": os.environ.get("OMP_NUM_THREADS"), "cv2_threads_kept": cv2.getNumThreads() == cv2_threads}))
     """)
     home = tmp_path / "home"
     home.mkdir()
@@ -43,6 +48,9 @@ def test_built_offline_without_writing_or_printing(tmp_path):
     record = json.loads(lines[0])
     assert record["nc"] == 13 and record["names"] == classes.KAGGLE_NAMES[12]
     assert record["sync"] is False and record["online"] is False
+    # the import's OMP_NUM_THREADS=1 would make every later child process (a notebook kernel, a
+    # resumed training) run on one core
+    assert record["omp"] is None and record["cv2_threads_kept"]
     assert 9_000_000 < record["parameters"] < 9_500_000  # YOLO12s with a 13-class head
     assert not any(home.rglob("*")), "Ultralytics wrote into the home folder"
 

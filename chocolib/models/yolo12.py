@@ -38,11 +38,23 @@ _ENVIRONMENT = {
 
 def ultralytics():
     """Import Ultralytics offline and silent (see the module's docstring); returns the module."""
+    import cv2
+
     for key, value in _ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "chocolib-ultralytics"))
+    # Ultralytics' import sets OMP_NUM_THREADS=1 (inherited by every later child process, a
+    # notebook kernel or a test's training, which then runs on one core and sums in another order)
+    # and turns OpenCV's threads off: the process keeps the threads it had
+    omp_threads, cv2_threads = os.environ.get("OMP_NUM_THREADS"), cv2.getNumThreads()
     import ultralytics as package
     from ultralytics.utils import SETTINGS
+
+    if omp_threads is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp_threads
+    cv2.setNumThreads(cv2_threads)
 
     if SETTINGS.get("sync"):
         SETTINGS.update({"sync": False})  # no analytics or crash reports, even if the environment was set before us
