@@ -83,6 +83,18 @@ CANDIDATES = [
         "finetune",
         (("train_versions", "originals"), ("geometry_augment", True), ("scale_augment", "wide")),
     ),
+    # the same at twice the finetune recipe's peak learning rate: the wide draws are harder, and the
+    # canonical run's validation loss was still falling when OneCycle's rate ran out
+    Candidate(
+        "lite0-512-wide-lr0.01",
+        "efficientnet_lite0",
+        "imagenet",
+        512,
+        768,
+        2,
+        "finetune",
+        (("train_versions", "originals"), ("geometry_augment", True), ("scale_augment", "wide"), ("max_lr", 0.01)),
+    ),
 ]
 EPOCHS = 4
 PROBE_STEPS = 6

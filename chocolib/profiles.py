@@ -46,9 +46,11 @@ class Profile:
     batch_size: int
     steps_per_epoch: int | None
     monitor: str
-    #: notebook 03: YOLO12s's square input side, epochs (at most), batch size and steps per epoch
-    #: (patience and monitor are notebook 04's)
+    #: notebook 03: YOLO12s's square input side (the whole photo is counted letterboxed to it), the
+    #: side of the crops of that letterboxed photo it trains on (None: the whole photo), epochs (at
+    #: most), batch size and steps per epoch (patience and monitor are notebook 04's)
     yolo_image_size: int
+    yolo_crop: int | None
     yolo_epochs: int
     yolo_batch_size: int
     yolo_steps_per_epoch: int | None
@@ -86,6 +88,7 @@ PROFILES: dict[str, Profile] = {
         steps_per_epoch=None,
         monitor="val_loss",
         yolo_image_size=256,
+        yolo_crop=None,
         yolo_epochs=2,
         yolo_batch_size=2,
         yolo_steps_per_epoch=None,
@@ -120,6 +123,7 @@ PROFILES: dict[str, Profile] = {
         # Faster R-CNN has its share. benchmarks/yolo_anchor.py: at 416² the same minutes give 6 epochs
         # and mAP@.5 0.10, at 320² 10 epochs and 0.20 (docs/yolo12.md)
         yolo_image_size=320,
+        yolo_crop=None,
         yolo_epochs=10,
         yolo_batch_size=4,
         yolo_steps_per_epoch=50,
@@ -154,6 +158,7 @@ PROFILES: dict[str, Profile] = {
         # the seed's 640 × 640; 50 × 16 = 800 draws an epoch, about the 11 versions of each of the
         # 72 training photos that an epoch of notebook 04 sees
         yolo_image_size=640,
+        yolo_crop=None,
         yolo_epochs=100,
         yolo_batch_size=16,
         yolo_steps_per_epoch=50,

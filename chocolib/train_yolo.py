@@ -46,8 +46,9 @@ CHECKPOINT_VERSION = 1
 MAX_DRAWS = 10
 #: the warm-up starts at this fraction of `lr`
 WARMUP_START = 0.01
-#: a chocolate cut by a mosaic's crop keeps its box when this share of it is left (Ultralytics: 0.1)
-MOSAIC_MIN_VISIBLE = 0.4
+#: a chocolate cut by a crop's or a mosaic's frame keeps its box when this share of it is left
+#: (Ultralytics: 0.1); less, and it is dropped
+MIN_VISIBLE = 0.4
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ class YoloTrainConfig:
     mosaic: float = 0.0
     #: the last epochs drawn without mosaic (Ultralytics: the last 10 of 100)
     close_mosaic: int = 0
+    #: train on crops of this side (a multiple of 32) cut from the photo letterboxed to the model's
+    #: input side, so a chocolate is as large in training as when the whole photo is counted at that
+    #: side; None: the whole photo at the input side (the seed's)
+    crop: int | None = None
     #: score threshold for the validation count-F1 logged per epoch (as notebook 04's)
     val_threshold: float = 0.6
     seed: int = 0
@@ -93,6 +98,8 @@ class YoloTrainConfig:
             raise ChocoError(f"optimizer must be sgd or adamw, not {self.optimizer!r}")
         if not 0 <= self.mosaic <= 1:
             raise ChocoError(f"mosaic must be a share between 0 and 1, not {self.mosaic}")
+        if self.crop is not None and (self.crop < 32 or self.crop % 32):
+            raise ChocoError(f"crop must be a multiple of 32 (the largest stride), not {self.crop}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -124,6 +131,7 @@ def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) 
         patience=profile.patience,
         batch_size=profile.yolo_batch_size,
         steps_per_epoch=profile.yolo_steps_per_epoch,
+        crop=profile.yolo_crop,
         monitor=profile.monitor,
         seed=seed,
         **RECIPES[recipe],
@@ -161,15 +169,28 @@ class TrainingDraws:
     """The split's training photos, drawn anew each epoch through the seed's chain at S × S.
 
     Item `i` of epoch `e` is always the same draw (seeded by seed, e, i, attempt), whatever the
-    DataLoader's workers. Items: (uint8 (3, S, S) image, {"boxes": XYXY, "labels": 1–13}, draws).
-    `mosaic`: the share of draws that are a mosaic of four, up to epoch `mosaic_until` (None: all).
+    DataLoader's workers. Items: (uint8 (3, side, side) image, {"boxes": XYXY, "labels": 1–13}, draws).
+    `crop` (None: off): each draw is a crop × crop window of the photo letterboxed to S, at the
+    scale the whole photo is counted at, instead of the whole photo at S; `side` is what a draw
+    measures. `mosaic`: the share of draws that are a mosaic of four, up to epoch `mosaic_until`
+    (None: all).
     """
 
-    def __init__(self, augmented: str | Path, image_size: int, seed: int = 0, mosaic: float = 0.0, mosaic_until: int | None = None):
+    def __init__(
+        self,
+        augmented: str | Path,
+        image_size: int,
+        seed: int = 0,
+        mosaic: float = 0.0,
+        mosaic_until: int | None = None,
+        crop: int | None = None,
+    ):
         augmented = Path(augmented)
         split_path = augmented / "split.json"
         if not split_path.is_file():
             raise ChocoError("no split: run notebooks/02_augmentation.ipynb first", split_path)
+        if crop is not None and crop > image_size:
+            raise ChocoError(f"crop ({crop}) must not be larger than the input side ({image_size}) it is cut from")
         stems = json.loads(split_path.read_text())["train"]
         self.params = read_augment_params(augmented)
         self.versions = dataset.DetectionDataset(augmented / "train")
@@ -179,6 +200,7 @@ class TrainingDraws:
             raise ChocoError(f"{len(missing)} training photo(s) of split.json are not in train/images, first: {missing[0]}", split_path)
         self.stems, self.indices = stems, [position[stem] for stem in stems]
         self.image_size, self.seed, self.epoch = image_size, seed, 1
+        self.crop, self.side = crop, crop or image_size
         self.keep_original = 1 / (self.params.passes + 1)
         self.mosaic, self.mosaic_until = mosaic, mosaic_until
 
@@ -188,47 +210,78 @@ class TrainingDraws:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def draw(self, image, target):
-        """One draw of a photo: the seed's chain out at the letterboxed size (or, one time in
-        passes + 1, the photo only resized), then padded to S × S."""
+    def picture(self, image, target):
+        """The photo through the seed's chain out at its letterboxed size (or, one time in
+        passes + 1, only resized to it), not padded: (uint8 pixels, boxes as the chain's
+        ``tv_tensors.BoundingBoxes``, labels)."""
         import torch
         from torchvision.transforms import v2
 
-        height, width = image.shape[-2:]
-        size = yolo12.letterbox_shape(height, width, self.image_size)
+        size = yolo12.letterbox_shape(*image.shape[-2:], self.image_size)
         sample = augment.chain_input(image.as_subclass(torch.Tensor), target["boxes"].as_subclass(torch.Tensor), target["labels"])
         if torch.rand(()) < self.keep_original:
             resize = v2.Resize(size, antialias=True)
             sample = {"image": resize(sample["image"]), "boxes": resize(sample["boxes"]), "labels": sample["labels"]}
         else:
             sample = augment.sanitize(augment.build_transform(self.params, *size)(sample), self.params)
-        pad = v2.Pad([0, 0, self.image_size - size[1], self.image_size - size[0]], fill=round(yolo12.PAD_VALUE * 255))
-        boxes = v2.functional.convert_bounding_box_format(pad(sample["boxes"]), new_format="XYXY")
-        return pad(sample["image"]).as_subclass(torch.Tensor), {
-            "boxes": boxes.as_subclass(torch.Tensor).float(),
-            "labels": sample["labels"],
-        }
+        return sample["image"], sample["boxes"], sample["labels"]
+
+    def window(self, pixels, boxes, labels):
+        """A random crop × crop window of a picture (smaller where the picture is): its pixels,
+        XYXY boxes shifted and clipped to it, labels. A chocolate cut by the window's frame keeps
+        its clipped box when `MIN_VISIBLE` of it is left."""
+        import torch
+        from torchvision import tv_tensors
+        from torchvision.transforms import v2
+
+        height, width = pixels.shape[-2:]
+        left = int(torch.randint(max(width - self.crop, 0) + 1, ()))
+        top = int(torch.randint(max(height - self.crop, 0) + 1, ()))
+        pixels = pixels[..., top : top + self.crop, left : left + self.crop]
+        height, width = pixels.shape[-2:]
+        xyxy = v2.functional.convert_bounding_box_format(boxes, new_format="XYXY").as_subclass(torch.Tensor).float()
+        shifted = xyxy - torch.tensor([left, top, left, top], dtype=torch.float32)
+        clipped = torch.stack(
+            [shifted[:, 0].clamp(0, width), shifted[:, 1].clamp(0, height), shifted[:, 2].clamp(0, width), shifted[:, 3].clamp(0, height)],
+            dim=1,
+        )
+        keep = (_area(clipped) >= MIN_VISIBLE * _area(shifted)) & (_area(clipped) > 0)
+        return pixels, tv_tensors.BoundingBoxes(clipped[keep], format="XYXY", canvas_size=(height, width)), labels[keep]
+
+    def draw(self, image, target):
+        """One draw of a photo: its `picture` (or, with `crop`, a `window` of it) padded right and
+        bottom with grey to side × side; also the (height, width) the picture covers in the draw."""
+        import torch
+        from torchvision.transforms import v2
+
+        pixels, boxes, labels = self.picture(image, target)
+        if self.crop is not None:
+            pixels, boxes, labels = self.window(pixels, boxes, labels)
+        height, width = pixels.shape[-2:]
+        pad = v2.Pad([0, 0, self.side - width, self.side - height], fill=round(yolo12.PAD_VALUE * 255))
+        boxes = v2.functional.convert_bounding_box_format(pad(boxes), new_format="XYXY")
+        drawn = {"boxes": boxes.as_subclass(torch.Tensor).float(), "labels": labels}
+        return pad(pixels).as_subclass(torch.Tensor), drawn, (height, width)
 
     def mosaic_share(self) -> float:
         """The share of this epoch's draws that are mosaics."""
         return self.mosaic if self.mosaic_until is None or self.epoch <= self.mosaic_until else 0.0
 
     def draw_mosaic(self, index: int):
-        """Four draws (photo `index` and three others, each through the seed's chain at S × S) around a
-        random centre of a 2S × 2S grey canvas, cropped to its middle S × S (Ultralytics' mosaic,
-        without its extra affine: the chain already scales and turns). A chocolate keeps its box when
-        at least `MOSAIC_MIN_VISIBLE` of it stays inside the crop; the rest of it is clipped."""
+        """Four draws (photo `index` and three others, each a `draw`) around a random centre of a
+        2 side × 2 side grey canvas, cropped to its middle side × side (Ultralytics' mosaic, without
+        its extra affine: the chain already scales and turns). A chocolate keeps its box when at
+        least `MIN_VISIBLE` of it stays inside the crop; the rest of it is clipped."""
         import torch
 
-        size = self.image_size
+        size = self.side
         canvas = torch.full((3, 2 * size, 2 * size), round(yolo12.PAD_VALUE * 255), dtype=torch.uint8)
         centre_x, centre_y = (int(v) for v in torch.randint(size // 2, 3 * size // 2 + 1, (2,)))
         others = torch.randint(len(self), (3,)).tolist()
         boxes, labels = [], []
         for quadrant, photo in enumerate([index, *others]):
             image, target = self.versions[self.indices[photo]]
-            pixels, drawn = self.draw(image, target)
-            height, width = yolo12.letterbox_shape(*image.shape[-2:], size)
+            pixels, drawn, (height, width) = self.draw(image, target)
             left = centre_x - width if quadrant in (0, 2) else centre_x  # the picture's corner on the canvas
             top = centre_y - height if quadrant in (0, 1) else centre_y
             x0, y0 = max(left, 0), max(top, 0)
@@ -239,7 +292,7 @@ class TrainingDraws:
         crop = size // 2
         boxes = torch.cat(boxes) - crop
         clipped = boxes.clamp(0, size)
-        keep = (_area(clipped) >= MOSAIC_MIN_VISIBLE * _area(boxes)) & (_area(clipped) > 0)
+        keep = (_area(clipped) >= MIN_VISIBLE * _area(boxes)) & (_area(clipped) > 0)
         return canvas[:, crop : crop + size, crop : crop + size].clone(), {"boxes": clipped[keep], "labels": torch.cat(labels)[keep]}
 
     def __getitem__(self, index: int):
@@ -253,7 +306,7 @@ class TrainingDraws:
                 if mosaic and torch.rand(()) < mosaic:
                     pixels, drawn = self.draw_mosaic(index)
                 else:
-                    pixels, drawn = self.draw(image, target)
+                    pixels, drawn, _ = self.draw(image, target)
             if len(drawn["labels"]) or not len(target["labels"]):
                 break
         return pixels, drawn, attempt + 1
@@ -268,8 +321,7 @@ def draw_panel(draws: TrainingDraws, index: int) -> tuple:
     from chocolib import classes
 
     pixels, target, count = draws[index]
-    size = draws.image_size
-    boxes = target["boxes"].numpy() / size
+    boxes = target["boxes"].numpy() / draws.side
     table = pd.DataFrame(
         {
             "cx": (boxes[:, 0] + boxes[:, 2]) / 2,
@@ -364,7 +416,7 @@ def train_yolo(
     from torch.utils.data import DataLoader
 
     augmented, out = Path(augmented), Path(out)
-    draws = TrainingDraws(augmented, model_config.image_size, config.seed, config.mosaic, config.epochs - config.close_mosaic)
+    draws = TrainingDraws(augmented, model_config.image_size, config.seed, config.mosaic, config.epochs - config.close_mosaic, config.crop)
     val_set = dataset.DetectionDataset(augmented / "val")
     if len(draws) == 0 or len(val_set) == 0:
         raise ChocoError("no training or validation images", augmented)

@@ -58,16 +58,49 @@ def test_an_empty_draw_is_drawn_again(tiny_split, monkeypatch):
 
     def empty_first(image, target):
         calls.append(1)
-        pixels, drawn = real(image, target)
+        pixels, drawn, extent = real(image, target)
         if len(calls) == 1:
             drawn = {"boxes": drawn["boxes"][:0], "labels": drawn["labels"][:0]}
-        return pixels, drawn
+        return pixels, drawn, extent
 
     monkeypatch.setattr(draws, "draw", empty_first)
     _, target, count = draws[0]
     assert count == 2 and len(target["labels"]) > 0
     _, _, redrawn = train_yolo.collate_draws([draws[1], (torch.zeros(3, SIZE, SIZE, dtype=torch.uint8), target, 3)])
     assert redrawn == 2
+
+
+def test_a_crop_is_a_window_of_the_photo_at_the_scale_it_is_counted_at(tiny_split):
+    whole = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0)
+    cropped = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0, crop=64)
+    whole.keep_original = cropped.keep_original = 1.0  # the photo only resized: the same picture for both
+    picture, truth, _ = whole[0]
+    windows = [cropped[0]]
+    cropped.set_epoch(2)
+    windows.append(cropped[0])
+    grey = round(yolo12.PAD_VALUE * 255)
+    rows, cols = yolo12.letterbox_shape(*whole.versions[whole.indices[0]][0].shape[-2:], SIZE)
+    offsets = []
+    for image, target, _ in windows:
+        assert image.shape == (3, 64, 64) and cropped.side == 64
+        # the window's pixels are the letterboxed photo's at one offset, not rescaled
+        found = [
+            (x, y) for y in range(rows - 64 + 1) for x in range(cols - 64 + 1) if torch.equal(picture[:, y : y + 64, x : x + 64], image)
+        ]
+        assert found, "the crop is not a window of the photo at its letterboxed scale"
+        x, y = found[0]
+        offsets.append((x, y))
+        # its boxes are the photo's, shifted and clipped; a chocolate mostly outside the window is dropped
+        shifted = truth["boxes"] - torch.tensor([x, y, x, y], dtype=torch.float32)
+        clipped = shifted.clamp(0, 64)
+        area = lambda b: (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)  # noqa: E731
+        kept = (area(clipped) >= train_yolo.MIN_VISIBLE * area(shifted)) & (area(clipped) > 0)
+        assert torch.allclose(target["boxes"], clipped[kept]) and torch.equal(target["labels"], truth["labels"][kept])
+        assert not (image == grey).all()
+    assert offsets[0] != offsets[1]  # a new window each epoch
+    mosaic = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0, crop=64, mosaic=1.0)
+    image, target, _ = mosaic[0]
+    assert image.shape == (3, 64, 64) and ((target["boxes"] >= 0) & (target["boxes"] <= 64)).all()
 
 
 def test_a_photo_of_the_split_missing_from_train_is_named(tiny_split, tmp_path):
@@ -139,9 +172,13 @@ def test_train_command_refuses_faster_rcnn_settings_for_yolo(tiny_split, tmp_pat
     assert_user_error(result, "multiple of 32")
 
 
-def test_bad_settings():
+def test_bad_settings(tiny_split):
     with pytest.raises(ChocoError, match="warmup_epochs"):
         train_yolo.YoloTrainConfig(epochs=3, warmup_epochs=3)
+    with pytest.raises(ChocoError, match="multiple of 32"):
+        train_yolo.YoloTrainConfig(crop=100)
+    with pytest.raises(ChocoError, match="not be larger than the input side"):
+        train_yolo.TrainingDraws(tiny_split, SIZE, crop=2 * SIZE)
     with pytest.raises(ChocoError, match="unknown YOLO12 training setting"):
         train_yolo.configs_for(profiles.get("tiny"), 0, min_size=3)
     assert train_yolo.configs_for(profiles.get("cpu"))[1].warmup_epochs == 1  # a tenth of 10 epochs
