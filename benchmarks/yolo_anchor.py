@@ -12,6 +12,8 @@ it, COCO mAP@.5.
     python benchmarks/yolo_anchor.py --data runs/cpu/data/processed/augmented            # the cpu profile's budget
     python benchmarks/yolo_anchor.py --data ... --recipe seed ultralytics                 # chocolib's recipes side by side
     python benchmarks/yolo_anchor.py --data ... --profile full --device cuda --minutes 4  # on a GPU
+    python benchmarks/yolo_anchor.py --data ... --skip-anchor --set image_size=640 crop=320 \
+        --score runs/cpu/models/yolo12/best.pt  # crops at the counting scale, beside a finished run
 
 A measurement, never part of the pipeline. Prints one row per trainer: epochs, minutes, images seen in
 training, validation mAP@.5, count F1 at 0.6 and at the best threshold of the sweep.
@@ -142,6 +144,14 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="chocolib's settings to change (train_yolo.YoloTrainConfig or yolo12.YoloConfig fields), e.g. image_size=320 warmup_epochs=1",
     )
+    parser.add_argument(
+        "--score",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="CHECKPOINT",
+        help="also score these chocolib YOLO12s checkpoints (e.g. notebook 03's models/yolo12/best.pt) as rows of the table",
+    )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -157,6 +167,20 @@ def main() -> None:
     profile = profiles.get(args.profile)
     rows = []
     try:
+        for checkpoint in args.score:
+            from chocolib import engine
+
+            history = engine.read_history(checkpoint.parent)
+            saved = engine.read_config(checkpoint.parent)
+            rows.append(
+                {
+                    "trainer": f"chocolib loop, {checkpoint}",
+                    "epochs": int(history["epoch"].max()),
+                    "minutes": float(history["seconds"].sum()) / 60,
+                    "images seen": int(history["epoch"].max()) * saved["steps_per_epoch"] * saved["train"]["batch_size"],
+                    **score(checkpoint, args.data, profile.work_side, args.device),
+                }
+            )
         budget = args.minutes * 60 if args.minutes else None  # else what chocolib's schedule takes
         for recipe in args.recipe or [profile.yolo_recipe]:
             model_config, config = train_yolo.configs_for(
