@@ -161,6 +161,17 @@ def _area(boxes):
     return (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
 
 
+def _clip_visible(boxes, height: int, width: int):
+    """XYXY boxes clipped to a height × width frame, and which of them keep their label: those
+    with at least `MIN_VISIBLE` of their area left inside (a crop's or a mosaic's frame)."""
+    import torch
+
+    clipped = torch.stack(
+        [boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height), boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)], dim=1
+    )
+    return clipped, (_area(clipped) >= MIN_VISIBLE * _area(boxes)) & (_area(clipped) > 0)
+
+
 def draw_seed(seed: int, epoch: int, index: int, attempt: int) -> int:
     return engine.epoch_seed(seed, epoch, f"draw:{index}:{attempt}")
 
@@ -240,12 +251,7 @@ class TrainingDraws:
         pixels = pixels[..., top : top + self.crop, left : left + self.crop]
         height, width = pixels.shape[-2:]
         xyxy = v2.functional.convert_bounding_box_format(boxes, new_format="XYXY").as_subclass(torch.Tensor).float()
-        shifted = xyxy - torch.tensor([left, top, left, top], dtype=torch.float32)
-        clipped = torch.stack(
-            [shifted[:, 0].clamp(0, width), shifted[:, 1].clamp(0, height), shifted[:, 2].clamp(0, width), shifted[:, 3].clamp(0, height)],
-            dim=1,
-        )
-        keep = (_area(clipped) >= MIN_VISIBLE * _area(shifted)) & (_area(clipped) > 0)
+        clipped, keep = _clip_visible(xyxy - torch.tensor([left, top, left, top], dtype=torch.float32), height, width)
         return pixels, tv_tensors.BoundingBoxes(clipped[keep], format="XYXY", canvas_size=(height, width)), labels[keep]
 
     def draw(self, image, target):
@@ -290,9 +296,7 @@ class TrainingDraws:
             boxes.append(drawn["boxes"] + torch.tensor([left, top, left, top], dtype=torch.float32))
             labels.append(drawn["labels"])
         crop = size // 2
-        boxes = torch.cat(boxes) - crop
-        clipped = boxes.clamp(0, size)
-        keep = (_area(clipped) >= MIN_VISIBLE * _area(boxes)) & (_area(clipped) > 0)
+        clipped, keep = _clip_visible(torch.cat(boxes) - crop, size, size)
         return canvas[:, crop : crop + size, crop : crop + size].clone(), {"boxes": clipped[keep], "labels": torch.cat(labels)[keep]}
 
     def __getitem__(self, index: int):
