@@ -147,6 +147,8 @@ def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) 
         seed=seed,
         **RECIPES[recipe],
     )
+    if profile.max_lr is not None:
+        training["max_lr"] = profile.max_lr
     engine.apply_overrides(overrides, (detector, models.DetectorConfig), (training, TrainConfig), what="training")
     return models.DetectorConfig(**detector), TrainConfig(**training)
 
