@@ -14,6 +14,7 @@ it, COCO mAP@.5.
     python benchmarks/yolo_anchor.py --data ... --profile full --device cuda --minutes 4  # on a GPU
     python benchmarks/yolo_anchor.py --data ... --skip-anchor --set image_size=640 crop=320 \
         --score runs/cpu/models/yolo12/best.pt  # crops at the counting scale, beside a finished run
+    python benchmarks/yolo_anchor.py --data ... --skip-anchor --epochs 40 --curve curve.csv  # F1 against minutes
 
 A measurement, never part of the pipeline. Prints one row per trainer: epochs, minutes, images seen in
 training, validation mAP@.5, count F1 at 0.6 and at the best threshold of the sweep.
@@ -120,6 +121,24 @@ def summary_steps(out: Path) -> int:
     return int(engine.read_config(out)["steps_per_epoch"])
 
 
+def learning_curve(history, steps_per_epoch: int, batch_size: int):
+    """Count F1 against training minutes, one row per epoch of a run of chocolib's loop: the minutes
+    and draws so far, and the validation count F1 its epoch logged (at 0.6, and at the best threshold
+    of the loop's sweep)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "epoch": history["epoch"].astype(int),
+            "minutes": history["seconds"].cumsum() / 60,
+            "draws": history["epoch"].astype(int) * steps_per_epoch * batch_size,
+            "val F1 at 0.6": history["val_f1"],
+            "best val F1": history["val_f1_best"],
+            "its threshold": history["val_best_threshold"],
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="notebook 02's folder (split.json, train/, val/, manifest.json)")
@@ -153,6 +172,9 @@ def main() -> None:
         help="also score these chocolib YOLO12s checkpoints (e.g. notebook 03's models/yolo12/best.pt) as rows of the table",
     )
     parser.add_argument("--csv", type=Path, default=None)
+    parser.add_argument(
+        "--curve", type=Path, default=None, help="also write (and print) the count F1 against minutes of chocolib's run, epoch by epoch"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("TQDM_MININTERVAL", "30")
@@ -201,6 +223,12 @@ def main() -> None:
                 }
             )
             print(pd.DataFrame(rows[-1:]).round(4).to_string(index=False), flush=True)
+            if args.curve:
+                from chocolib import fileio
+
+                curve = learning_curve(summary.history, summary_steps(work / f"chocolib_{recipe}"), config.batch_size)
+                print(f"\n{label}: count F1 against minutes\n{curve.round(4).to_string(index=False)}", flush=True)
+                fileio.write_text(args.curve, curve.to_csv(index=False, float_format="%.4f"))
         if not args.skip_anchor:
             data_yaml = write_yolo_dataset(args.data, work / "yolo_dataset")
             anchor = train_anchor(data_yaml, work, model_config.image_size, budget, args.device, args.seed)

@@ -232,7 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", type=int, default=None, help="shorter side of the model's input, in pixels")
     p.add_argument("--max-size", type=int, default=None, help="longer side at most, in pixels")
     p.add_argument("--image-size", type=int, default=None, help="YOLO12: side of the square input, a multiple of 32")
-    p.add_argument("--monitor", choices=["val_loss", "val_f1"], default=None, help="what picks the best epoch")
+    p.add_argument(
+        "--monitor",
+        choices=["val_loss", "val_f1", "val_f1_best"],
+        default=None,
+        help="what picks the best epoch (val_f1_best, the best count F1 of the threshold sweep: YOLO12 only)",
+    )
     p.add_argument(
         "--backbone",
         choices=["auto", *backbones.BACKBONES],

@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 # Settings
 # --------------------------------------------------------------------------------------------
-def check_loop_settings(config) -> None:
-    """The checks every training config shares (`chocolib.train`'s and `chocolib.train_yolo`'s)."""
-    if config.monitor not in ("val_loss", "val_f1"):
-        raise ChocoError(f"monitor must be val_loss or val_f1, not {config.monitor!r}")
+def check_loop_settings(config, monitors: tuple[str, ...] = ("val_loss", "val_f1")) -> None:
+    """The checks every training config shares (`chocolib.train`'s and `chocolib.train_yolo`'s);
+    `monitors`: the history columns of that loop that can pick the best epoch."""
+    if config.monitor not in monitors:
+        raise ChocoError(f"monitor must be {' or '.join(monitors)}, not {config.monitor!r}")
     for name, value in (("epochs", config.epochs), ("batch_size", config.batch_size), ("patience", config.patience)):
         if value < 1:
             raise ChocoError(f"{name} must be at least 1, not {value}")

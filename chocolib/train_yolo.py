@@ -49,12 +49,17 @@ WARMUP_START = 0.01
 #: a chocolate cut by a crop's or a mosaic's frame keeps its box when this share of it is left
 #: (Ultralytics: 0.1); less, and it is dropped
 MIN_VISIBLE = 0.4
+#: what can pick the best epoch: besides the Faster R-CNN's two, the best count F1 of the validation
+#: threshold sweep, which stays 0 at the fixed 0.6 while an undertrained YOLO12s's scores are low,
+#: and which its validation loss does not follow (docs/yolo12.md, "Which epoch is kept")
+MONITORS = ("val_loss", "val_f1", "val_f1_best")
 
 
 @dataclass(frozen=True)
 class YoloTrainConfig:
     epochs: int = 100
     patience: int = 10
+    #: val_loss, val_f1 (count F1 at `val_threshold`) or val_f1_best (at the sweep's best threshold)
     monitor: str = "val_loss"
     batch_size: int = 16
     #: optimiser steps per epoch; None: one draw of each training photo
@@ -90,7 +95,7 @@ class YoloTrainConfig:
     workers: int | None = None
 
     def __post_init__(self):
-        engine.check_loop_settings(self)
+        engine.check_loop_settings(self, MONITORS)
         object.__setattr__(self, "amp", precision.normalise(self.amp))  # older configs saved True/False
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs + (self.epochs == 1):
             raise ChocoError(f"warmup_epochs must be between 0 and epochs - 1, not {self.warmup_epochs}")

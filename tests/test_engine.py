@@ -59,7 +59,23 @@ def test_reading_a_folder_without_a_run_names_both_notebooks(tmp_path):
 
 
 def _row(epoch: int, val_loss: float, val_f1: float) -> dict:
-    return {"epoch": epoch, "train_loss": 1.0, "val_loss": val_loss, "val_f1": val_f1, "lr": 1e-3, "seconds": 1.0, "images_per_s": 2.0}
+    return {
+        "epoch": epoch,
+        "train_loss": 1.0,
+        "val_loss": val_loss,
+        "val_f1": val_f1,
+        "val_f1_best": val_f1,
+        "lr": 1e-3,
+        "seconds": 1.0,
+        "images_per_s": 2.0,
+    }
+
+
+# the committed canonical run's YOLO12s (cc04269, models/yolo12/history.csv): validation loss and
+# the best count F1 of the threshold sweep, epoch by epoch; the loss is lowest at epoch 8 (F1 0.1024),
+# while the count F1 still doubles to epoch 10 (0.2035)
+YOLO_LOSSES = [18.895, 10.838, 9.8336, 8.6057, 7.4165, 6.5441, 6.4133, 6.2389, 6.3344, 6.4517]
+YOLO_BEST_F1 = [0.0, 0.0, 0.0, 0.0159, 0.0536, 0.0265, 0.0837, 0.1024, 0.1457, 0.2035]
 
 
 # scripted validation histories: (monitor, patience, val_loss per epoch, val_f1 per epoch, best epoch, last epoch run)
@@ -74,6 +90,9 @@ SCRIPTS = [
     ("val_f1", 2, [0.5, 0.4, 0.3, 0.2, 0.1, 0.05], [0.5, 0.6, 0.9, 0.8, 0.85, 0.95], 3, 5),
     # patience 1 stops at the first epoch that is no better
     ("val_f1", 1, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [0.2, 0.4, 0.3, 0.9, 0.9, 0.9], 2, 3),
+    # YOLO12s: the loss keeps epoch 8, the sweep's count F1 the last one
+    ("val_loss", 10, YOLO_LOSSES, YOLO_BEST_F1, 8, 10),
+    ("val_f1_best", 10, YOLO_LOSSES, YOLO_BEST_F1, 10, 10),
 ]
 
 

@@ -375,6 +375,39 @@ def test_the_trained_detector_beats_an_untrained_one_on_the_validation_photos(ti
 
 
 @pytest.mark.slow
+def test_bf16_inference_finds_what_fp32_finds_on_the_runs_checkpoint(tiny_run):
+    """amp=bf16 at inference (`predict --amp bf16`; emulated, and slower, on a CPU without bf16
+    units): on the tiny run's trained Faster R-CNN and its validation photos, the fp32 detections are
+    found again in bf16, same class, same place, nearly the same score, so the counts at any threshold
+    move only for boxes that sit on it. The score floor is lowered to 0.01 so that two tiny epochs
+    leave enough detections to compare. The tiny run's YOLO12s (two epochs from random weights) has
+    no detection to compare even at 0.01; its bf16 step is test_precision's."""
+    import torch
+    from torchvision.ops import box_iou
+
+    from chocolib import predict
+
+    out, result = tiny_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    val = out / "data" / "processed" / "augmented" / "val" / "images"
+    model, side = predict.load_for_inference(out / "models" / "faster_rcnn" / "best.pt", "cpu")
+    model.roi_heads.score_thresh = 0.01
+    found = {amp: predict.detect(model, val, side, amp=amp).table for amp in ("off", "bf16")}
+    reference = found["off"][found["off"]["score"] >= 0.02]  # clear of the floor bf16 may cross
+    assert len(reference) >= 10, f"only {len(reference)} fp32 detections to compare"
+    corners, matched = ["x0", "y0", "x1", "y1"], 0
+    for photo, mine in reference.groupby("id"):
+        theirs = found["bf16"][found["bf16"]["id"] == photo]
+        if theirs.empty:
+            continue
+        overlap = box_iou(torch.tensor(mine[corners].to_numpy()), torch.tensor(theirs[corners].to_numpy())).numpy()
+        same_class = mine["label"].to_numpy()[:, None] == theirs["label"].to_numpy()[None, :]
+        near_score = abs(mine["score"].to_numpy()[:, None] - theirs["score"].to_numpy()[None, :]) <= 0.05
+        matched += int(((overlap >= 0.7) & same_class & near_score).any(axis=1).sum())
+    assert matched >= 0.8 * len(reference), f"{matched} of {len(reference)} fp32 detections found again in bf16"
+
+
+@pytest.mark.slow
 def test_the_reports_numbers_are_the_runs(tiny_run):
     """The report's sentences carry evaluation.json's numbers, not numbers of their own."""
     out, result = tiny_run

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from chocolib import models, predict, profiles, train_yolo
+from chocolib import models, predict, profiles, train, train_yolo
 from chocolib.errors import ChocoError
 from chocolib.models import yolo12
 from conftest import assert_user_error, run_cli
@@ -181,6 +181,10 @@ def test_bad_settings(tiny_split):
         train_yolo.TrainingDraws(tiny_split, SIZE, crop=2 * SIZE)
     with pytest.raises(ChocoError, match="unknown YOLO12 training setting"):
         train_yolo.configs_for(profiles.get("tiny"), 0, min_size=3)
+    # the sweep's best count F1 can pick YOLO12s's epoch; the Faster R-CNN's loop does not log it
+    assert train_yolo.YoloTrainConfig(monitor="val_f1_best").monitor == "val_f1_best"
+    with pytest.raises(ChocoError, match="monitor must be val_loss or val_f1, not 'val_f1_best'"):
+        train.TrainConfig(monitor="val_f1_best")
     assert train_yolo.configs_for(profiles.get("cpu"))[1].warmup_epochs == 1  # a tenth of 10 epochs
     assert train_yolo.configs_for(profiles.get("full"))[1].warmup_epochs == 3  # Ultralytics' 3 of 100
     assert train_yolo.configs_for(profiles.get("tiny"))[1].warmup_epochs == 1
