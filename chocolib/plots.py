@@ -263,7 +263,7 @@ def validation_f1(history: pd.DataFrame, best_epoch: int, threshold: float) -> p
             markersize=3,
             color="tab:olive",
             alpha=0.8,
-            label="count F1 at the epoch's best threshold (0.30–0.90)",
+            label="count F1 at the epoch's best threshold of the sweep",
         )
         top = history.loc[history["val_f1_best"].idxmax()]
         ax.annotate(
@@ -357,7 +357,7 @@ def threshold_curve(choice) -> plt.Figure:
     chosen point, the seed's 0.6 and its grid, and the per-class thresholds' F1 as a line."""
     sweep, grid = choice.sweep, choice.seed_grid
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot(sweep["threshold"], sweep["f1"], color="tab:blue", label="sweep 0.30–0.90 by 0.01")
+    ax.plot(sweep["threshold"], sweep["f1"], color="tab:blue", label=f"sweep {sweep['threshold'].min():.2f}–{sweep['threshold'].max():.2f} by 0.01")
     ax.scatter(grid["threshold"], grid["f1"], marker="s", s=28, color="tab:orange", zorder=3, label="the seed's grid")
     ax.scatter(
         [choice.threshold],

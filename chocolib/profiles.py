@@ -58,6 +58,8 @@ class Profile:
     yolo_steps_per_epoch: int | None
     #: notebook 03: the loop's recipe (`chocolib.train_yolo.RECIPES`: seed or ultralytics)
     yolo_recipe: str
+    #: notebook 03: what picks YOLO12s's best epoch (`chocolib.train_yolo.MONITORS`)
+    yolo_monitor: str
     #: notebook 05: the test-time augmentation (`chocolib.tta.MODES`) the threshold is chosen with
     #: and the submission made with, and those compared under the corruption suite
     #: (`chocolib.robustness`; the first is the baseline), on these corruptions (None: all ten)
@@ -96,6 +98,7 @@ PROFILES: dict[str, Profile] = {
         yolo_batch_size=2,
         yolo_steps_per_epoch=None,
         yolo_recipe="ultralytics",
+        yolo_monitor="val_loss",
         tta="none",
         robustness_tta=("none", "hflip"),
         robustness_corruptions=("resolution", "motion_blur", "jpeg"),
@@ -134,6 +137,9 @@ PROFILES: dict[str, Profile] = {
         yolo_batch_size=4,
         yolo_steps_per_epoch=50,
         yolo_recipe="ultralytics",
+        # the best count F1 of the validation threshold sweep: on the committed history the lowest
+        # validation loss kept epoch 8 (count F1 0.1024), the sweep epoch 10 (0.2035); docs/yolo12.md
+        yolo_monitor="val_f1_best",
         # the suite costs 31 passes over the 18 validation photos per view (~3.2 min a view on 2
         # cores); with the flip TTA beside it (+6.3 min) `make all` took ~46 minutes, so the TTA
         # comparison is benchmarks/robustness.py's (docs/robustness-and-generalisation.md), and TTA
@@ -170,6 +176,7 @@ PROFILES: dict[str, Profile] = {
         yolo_batch_size=16,
         yolo_steps_per_epoch=50,
         yolo_recipe="ultralytics",
+        yolo_monitor="val_loss",
         tta="none",
         robustness_tta=("none", "flips"),
         robustness_corruptions=None,

@@ -137,7 +137,7 @@ def configs_for(profile, seed: int = 0, recipe: str | None = None, **overrides) 
         batch_size=profile.yolo_batch_size,
         steps_per_epoch=profile.yolo_steps_per_epoch,
         crop=profile.yolo_crop,
-        monitor=profile.monitor,
+        monitor=profile.yolo_monitor,
         seed=seed,
         **RECIPES[recipe],
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from chocolib import paths, pipeline
+from chocolib import paths, pipeline, predict
 from chocolib.errors import ChocoError
 from conftest import IAPR, REPO, TWIN, assert_user_error, last_line, needs_shared, run_cli
 
@@ -195,7 +195,7 @@ def test_the_submission_scores_as_notebook_05_reported(tiny_run):
     scored = run_cli("score", "--truth", data / "test_truth.csv", "--submission", submission)
     assert scored.returncode == 0, scored.stderr
     assert float(last_line(scored.stdout)) == pytest.approx(evaluation["test_score"], abs=5e-7)
-    assert 0.30 <= evaluation["threshold"] <= 0.90 and 0.0 <= evaluation["val_f1"] <= 1.0
+    assert predict.SWEEP[0] <= evaluation["threshold"] <= predict.SWEEP[-1] and 0.0 <= evaluation["val_f1"] <= 1.0
     threshold = json.loads((out / "models" / "faster_rcnn" / "threshold.json").read_text())
     assert threshold["threshold"] == evaluation["threshold"]
     executed = nbformat.read(out / "report" / "executed" / "05_inference_submission.ipynb", as_version=4)

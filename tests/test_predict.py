@@ -95,6 +95,24 @@ def test_choose_threshold_against_hand_computed_f1():
     assert choice.per_class_f1 == pytest.approx(1.0)
     record = choice.as_dict()
     assert record["seed_threshold"] == 0.6 and set(record["per_class_thresholds"]) == set(NAMES)
+    assert record["sweep"] == [0.05, 0.95]
+
+
+def test_the_sweep_reaches_down_to_what_the_detectors_keep():
+    """A detector trained for minutes from random weights scores its chocolates low (the committed
+    YOLO12s: count F1 0.102 at 0.30, 0.468 at 0.05): the sweep starts where the detectors' raw
+    detections stop, so the chosen threshold can follow such scores."""
+    from chocolib.models import DetectorConfig
+    from chocolib.models.yolo12 import YoloConfig
+
+    assert predict.SWEEP[0] == DetectorConfig().box_score_thresh == YoloConfig().score_thresh == 0.05
+    truth = pd.DataFrame(0, index=pd.Index(["1", "2"], name="id"), columns=NAMES)
+    truth.loc["1", "Amandina"], truth.loc["2", "Arabia"] = 2, 1
+    # every true chocolate scores 0.12–0.2, a false Arabia 0.08
+    found = _detections([("1", "Amandina", 0.2), ("1", "Amandina", 0.12), ("1", "Arabia", 0.08), ("2", "Arabia", 0.15)], ["1", "2"])
+    choice = predict.choose_threshold(found, truth)
+    assert choice.threshold == pytest.approx(0.10) and choice.f1 == pytest.approx(1.0)  # the middle of 0.09–0.12
+    assert choice.seed_f1 == 0.0
 
 
 def test_saved_threshold_is_what_predict_uses(tmp_path):

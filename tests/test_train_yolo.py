@@ -185,6 +185,11 @@ def test_bad_settings(tiny_split):
     assert train_yolo.YoloTrainConfig(monitor="val_f1_best").monitor == "val_f1_best"
     with pytest.raises(ChocoError, match="monitor must be val_loss or val_f1, not 'val_f1_best'"):
         train.TrainConfig(monitor="val_f1_best")
+    # the cpu profile keeps YOLO12s's epoch by it, its Faster R-CNN by validation loss; a flag wins
+    assert train_yolo.configs_for(profiles.get("cpu"))[1].monitor == "val_f1_best"
+    assert train.configs_for(profiles.get("cpu"))[1].monitor == "val_loss"
+    assert train_yolo.configs_for(profiles.get("cpu"), monitor="val_loss")[1].monitor == "val_loss"
+    assert train_yolo.configs_for(profiles.get("tiny"))[1].monitor == "val_loss"
     assert train_yolo.configs_for(profiles.get("cpu"))[1].warmup_epochs == 1  # a tenth of 10 epochs
     assert train_yolo.configs_for(profiles.get("full"))[1].warmup_epochs == 3  # Ultralytics' 3 of 100
     assert train_yolo.configs_for(profiles.get("tiny"))[1].warmup_epochs == 1
