@@ -357,7 +357,12 @@ def threshold_curve(choice) -> plt.Figure:
     chosen point, the seed's 0.6 and its grid, and the per-class thresholds' F1 as a line."""
     sweep, grid = choice.sweep, choice.seed_grid
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.plot(sweep["threshold"], sweep["f1"], color="tab:blue", label=f"sweep {sweep['threshold'].min():.2f}–{sweep['threshold'].max():.2f} by 0.01")
+    ax.plot(
+        sweep["threshold"],
+        sweep["f1"],
+        color="tab:blue",
+        label=f"sweep {sweep['threshold'].min():.2f}–{sweep['threshold'].max():.2f} by 0.01",
+    )
     ax.scatter(grid["threshold"], grid["f1"], marker="s", s=28, color="tab:orange", zorder=3, label="the seed's grid")
     ax.scatter(
         [choice.threshold],
