@@ -7,6 +7,7 @@ the criterion `chocolib.judge` ranks by.
     python benchmarks/generalisation.py --weights runs/a/models/faster_rcnn/best.pt runs/b/models/faster_rcnn/best.pt \\
         --names before after --val runs/a/data/processed/augmented/val --dev-hard ../shared/data/iapr2025-dev-hard \\
         --csv benchmarks/results/generalisation_cpu.csv
+    python benchmarks/generalisation.py --input-size 512/768 640/960 --dev-hard ...  # one Faster R-CNN at two input sizes
 
 Prints, per checkpoint, the shift suite's table (F1 per shift and severity), then one row per
 checkpoint: its threshold, the four F1s and the criterion. `--csv` writes that summary with the
@@ -22,6 +23,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def input_size(text: str) -> tuple[int, int]:
+    """``640/960`` → (640, 960): the shorter and the longer side of the Faster R-CNN's input."""
+    from chocolib.errors import ChocoError
+
+    parts = text.split("/")
+    if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts) or int(parts[0]) > int(parts[1]):
+        raise ChocoError(f"--input-size {text!r}: expected MIN/MAX in pixels, MIN ≤ MAX (e.g. 640/960)")
+    return int(parts[0]), int(parts[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, nargs="+", default=[REPO / "models" / "faster_rcnn" / "best.pt"])
@@ -35,6 +46,13 @@ def main() -> None:
     parser.add_argument("--dev-hard", type=Path, default=None, help="a counted set (photos/, counts.csv), never trained on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--input-size",
+        nargs="+",
+        default=None,
+        metavar="MIN/MAX",
+        help="judge each checkpoint of a Faster R-CNN at these input sizes (its shorter/longer side at inference) instead of its own",
+    )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
 
@@ -48,8 +66,15 @@ def main() -> None:
         sys.exit("error: --names needs one name per --weights")
     rows = []
     try:
-        for name, weights in zip(names, args.weights):
+        sizes = [input_size(size) for size in args.input_size] if args.input_size else [None]
+        for (name, weights), size in ((pair, size) for pair in zip(names, args.weights) for size in sizes):
             model, side = predict.load_for_inference(weights, args.device)
+            if size is not None:
+                if not hasattr(model, "transform"):
+                    raise ChocoError("--input-size is the Faster R-CNN's input (YOLO12s counts at its square side)", weights)
+                # torchvision's GeneralizedRCNNTransform resizes every image to these sides
+                model.transform.min_size, model.transform.max_size = (size[0],), size[1]
+                name = f"{name} at {size[0]}/{size[1]}"
             found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed)
             print(f"\n{name}: shift suite at threshold {found.threshold:.2f}")
             print(shifts.wide(found.shifts).round(4).to_string())
