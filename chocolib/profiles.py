@@ -137,8 +137,8 @@ PROFILES: dict[str, Profile] = {
         yolo_batch_size=4,
         yolo_steps_per_epoch=50,
         yolo_recipe="ultralytics",
-        # the best count F1 of the validation threshold sweep: on the committed history the lowest
-        # validation loss kept epoch 8 (count F1 0.1024), the sweep epoch 10 (0.2035); docs/yolo12.md
+        # the best count F1 of the validation threshold sweep: the lowest validation loss kept epoch 8
+        # (sweep F1 0.4678), the sweep keeps epoch 10 (0.4845, the committed run); docs/yolo12.md
         yolo_monitor="val_f1_best",
         # the suite costs 31 passes over the 18 validation photos per view (~3.2 min a view on 2
         # cores); with the flip TTA beside it (+6.3 min) `make all` took ~46 minutes, so the TTA
