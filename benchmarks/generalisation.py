@@ -8,6 +8,7 @@ the criterion `chocolib.judge` ranks by.
         --names before after --val runs/a/data/processed/augmented/val --dev-hard ../shared/data/iapr2025-dev-hard \\
         --csv benchmarks/results/generalisation_cpu.csv
     python benchmarks/generalisation.py --input-size 512/768 640/960 --dev-hard ...  # one Faster R-CNN at two input sizes
+    python benchmarks/generalisation.py --tta none sizes --dev-hard ...  # without and with test-time augmentation
 
 Prints, per checkpoint, the shift suite's table (F1 per shift and severity), then one row per
 checkpoint: its threshold, the four F1s and the criterion. `--csv` writes that summary with the
@@ -53,12 +54,15 @@ def main() -> None:
         metavar="MIN/MAX",
         help="judge each checkpoint of a Faster R-CNN at these input sizes (its shorter/longer side at inference) instead of its own",
     )
+    parser.add_argument(
+        "--tta", nargs="+", default=["none"], help="judge each checkpoint with each of these test-time augmentations (chocolib.tta.MODES)"
+    )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
 
     import pandas as pd
 
-    from chocolib import fileio, judge, predict, shifts
+    from chocolib import fileio, judge, predict, shifts, tta
     from chocolib.errors import ChocoError
 
     names = args.names or [w.parent.parent.parent.name if w.parent.name == "faster_rcnn" else w.parent.name for w in args.weights]
@@ -67,7 +71,10 @@ def main() -> None:
     rows = []
     try:
         sizes = [input_size(size) for size in args.input_size] if args.input_size else [None]
-        for (name, weights), size in ((pair, size) for pair in zip(names, args.weights) for size in sizes):
+        for mode in args.tta:
+            tta.views(mode)
+        runs = [(pair, size, mode) for pair in zip(names, args.weights) for size in sizes for mode in args.tta]
+        for (name, weights), size, mode in runs:
             model, side = predict.load_for_inference(weights, args.device)
             if size is not None:
                 if not hasattr(model, "transform"):
@@ -75,7 +82,9 @@ def main() -> None:
                 # torchvision's GeneralizedRCNNTransform resizes every image to these sides
                 model.transform.min_size, model.transform.max_size = (size[0],), size[1]
                 name = f"{name} at {size[0]}/{size[1]}"
-            found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed)
+            if mode != "none":
+                name = f"{name}, TTA {mode}"
+            found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed, tta=mode)
             print(f"\n{name}: shift suite at threshold {found.threshold:.2f}")
             print(shifts.wide(found.shifts).round(4).to_string())
             per_setting = {f"{r['shift']} {r['severity']}": r["f1"] for _, r in found.shifts[found.shifts["severity"] > 0].iterrows()}

@@ -73,12 +73,11 @@ def measure_faster_rcnn(split: Path, settings, device, amp: str, channels_last: 
 
     from chocolib import dataset, engine, models, precision, train
 
-    detector, config = train.configs_for(settings, 0, pretrained="none")
+    # the layout is the detector's own setting (DetectorConfig.channels_last, on by default)
+    detector, config = train.configs_for(settings, 0, pretrained="none", channels_last=channels_last)
     torch.manual_seed(0)
     model, _ = models.build_detector(detector)
     model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
     numeric = precision.resolve(amp, device, "faster_rcnn")
     optimizer, _ = train.build_optimizer(model, config, 100)
     scaler = numeric.grad_scaler()

@@ -205,7 +205,7 @@ def detect_photos(
             found = [([], [], []) for _ in images]
             for view in views:
                 viewed = [tta_module.view_image(image, view) for image in images]
-                with numeric.autocast():
+                with numeric.autocast(), tta_module.input_size(model, view):
                     outputs = model([image.to(device) for image in viewed])
                 for (boxes, scores, labels), image, output in zip(found, viewed, outputs):
                     height, width = image.shape[-2:]
@@ -214,7 +214,9 @@ def detect_photos(
                     scores.append(output["scores"].float().cpu().numpy())
                     labels.append(output["labels"].cpu().numpy().astype(np.int64))
             for photo, (boxes, scores, labels) in zip(batch_ids, found):
-                boxes, scores, labels = tta_module.fuse(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels), len(views))
+                boxes, scores, labels = tta_module.fuse(
+                    np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels), len(views), rule=tta_module.score_rule(tta)
+                )
                 frames.append(
                     pd.DataFrame(
                         {

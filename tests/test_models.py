@@ -83,6 +83,8 @@ def test_post_processing_and_input_size_are_parameters():
     heads = model.roi_heads
     assert (heads.score_thresh, heads.nms_thresh, heads.detections_per_img) == (0.3, 0.4, 7)
     assert heads.fg_bg_sampler.batch_size_per_image == 64
+    # inference keeps 300 proposals (fewer RoIs for the head), training torchvision's 2 000
+    assert model.rpn._post_nms_top_n == {"training": 2000, "testing": 300} and model.rpn._pre_nms_top_n["testing"] == 300
     with pytest.raises(ChocoError, match="pretrained must be one of"):
         models.build_detector(models.DetectorConfig(pretrained="best"))
     with pytest.raises(ChocoError, match="mobilenet_v3_large has no imagenet weights"):
@@ -143,3 +145,26 @@ def test_a_bad_checkpoint_is_named(tmp_path):
     torch.save({"weights": {}}, tmp_path / "other.pt")
     with pytest.raises(ChocoError, match="not a chocolib detector checkpoint"):
         models.load_detector(tmp_path / "other.pt")
+
+
+def test_the_weights_are_channels_last_unless_asked_and_count_the_same(tmp_path):
+    """The convolutions' weights are laid out channels-last (the CPU runs them faster); the same
+    weights in the classic layout give the same detections, and a checkpoint keeps the layout
+    its config asks for when it is loaded."""
+    torch.manual_seed(0)
+    config = models.DetectorConfig(backbone="efficientnet_lite0", pretrained="none", box_score_thresh=0.0, **SMALL)
+    fast, _ = models.build_detector(config)
+    conv = fast.backbone.body.conv_stem.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    classic, _ = models.build_detector(models.DetectorConfig(**{**config.as_dict(), "channels_last": False}))
+    assert classic.backbone.body.conv_stem.weight.is_contiguous()
+    classic.load_state_dict(fast.state_dict())
+    image = [torch.rand(3, 128, 160, generator=torch.Generator().manual_seed(1))]
+    with torch.inference_mode():
+        a, b = fast.eval()(image)[0], classic.eval()(image)[0]
+    assert len(a["scores"]) > 0 and torch.equal(a["labels"], b["labels"])
+    torch.testing.assert_close(a["scores"], b["scores"], atol=1e-4, rtol=1e-4)
+    path = tmp_path / "best.pt"
+    torch.save({"model": fast.state_dict(), "detector": {**config.as_dict(), "channels_last": False}}, path)
+    loaded, loaded_config = models.load_detector(path)
+    assert not loaded_config.channels_last and loaded.backbone.body.conv_stem.weight.is_contiguous()

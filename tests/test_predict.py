@@ -204,6 +204,22 @@ def test_detect_with_tta_maps_each_view_back_and_fuses(tmp_path):
     assert found.images_per_s > 0
 
 
+def test_detect_with_sizes_shows_the_detector_each_photo_at_its_input_size_and_larger(tmp_path):
+    from chocolib import models
+
+    folder = _photos(tmp_path / "test", ["L1.jpg"], size=(300, 200))
+    torch.manual_seed(0)
+    model, _ = models.build_detector(models.DetectorConfig(backbone="efficientnet_lite0", pretrained="none", min_size=128, max_size=192))
+    seen = []
+    model.backbone.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    predict.detect(model, folder, max_side=150, tta="sizes")
+    # 150 × 100 → 192 × 128 and, 1.25× larger, 240 × 160 (padded to a multiple of 32)
+    assert seen == [(128, 192), (160, 256)]
+    assert (model.transform.min_size, model.transform.max_size) == ((128,), 192)
+    with pytest.raises(ChocoError, match="changes a Faster R-CNN's input size"):
+        predict.detect(_FixedModel(), folder, max_side=150, tta="sizes")
+
+
 def test_detect_refuses_an_empty_folder_and_a_corrupt_photo(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ChocoError, match="no photos"):

@@ -51,3 +51,32 @@ def test_without_tta_the_detections_pass_unchanged_sorted_by_score():
 def test_an_unknown_mode_is_named():
     with pytest.raises(ChocoError, match="unknown test-time augmentation 'mirror'"):
         tta.views("mirror")
+
+
+def test_views_that_see_different_chocolates_keep_their_best_score():
+    """`sizes`' views complement each other: a far chocolate only the larger view finds keeps its
+    score (the mean over two views would halve it), one both views find takes the better one."""
+    boxes = np.array([[0.1, 0.1, 0.2, 0.2], [0.1, 0.1, 0.2, 0.2], [0.6, 0.6, 0.62, 0.62]])
+    _, scores, labels = tta.fuse(boxes, np.array([0.7, 0.9, 0.85]), np.array([1, 1, 1]), n_views=2, rule="max")
+    assert scores.tolist() == pytest.approx([0.9, 0.85]) and labels.tolist() == [1, 1]
+    assert tta.score_rule("sizes") == "max" and tta.score_rule("flips") == "mean"
+    with pytest.raises(ChocoError, match="unknown fusion score rule 'median'"):
+        tta.fuse(boxes, np.ones(3), np.ones(3), n_views=2, rule="median")
+
+
+def test_the_larger_view_scales_the_detectors_input_and_restores_it():
+    class Transform:
+        min_size, max_size = (512,), 768
+
+    class Detector:
+        transform = Transform()
+
+    model = Detector()
+    with tta.input_size(model, "larger"):
+        assert (model.transform.min_size, model.transform.max_size) == ((640,), 960)
+    assert (model.transform.min_size, model.transform.max_size) == ((512,), 768)
+    with tta.input_size(model, "hflip"):
+        assert model.transform.max_size == 768
+    with pytest.raises(ChocoError, match="changes a Faster R-CNN's input size"):
+        with tta.input_size(object(), "larger"):
+            pass

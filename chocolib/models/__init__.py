@@ -52,6 +52,15 @@ class DetectorConfig:
     #: COCO weights were trained with). 16 instead of 512: a chocolate of the photo seen from twice
     #: as far is ~20–40 px at 512/768, and none is ever 512 px
     anchor_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
+    #: region proposals kept for the RoI head at inference, before and after the RPN's NMS
+    #: (torchvision: 1000; its low-resolution MobileNetV3 detector: 150). A photo holds at most a few
+    #: dozen chocolates, and the RoI head's two dense layers on 1 000 proposals cost more than the
+    #: rest of the network: 300 counts as 1 000 did (docs/cpu-profile.md). Training keeps 2 000
+    rpn_test_proposals: int = 300
+    #: the weights in channels-last memory layout, which the CPU's convolutions run faster in
+    #: (training 1.21×, inference 1.39× on 2 cores: benchmarks/precision_speed.py); the numbers are
+    #: the same up to rounding
+    channels_last: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "anchor_sizes", tuple(int(v) for v in self.anchor_sizes))  # a list after JSON
@@ -79,6 +88,8 @@ def build_detector(config: DetectorConfig = DetectorConfig()):
         box_nms_thresh=config.box_nms_thresh,
         box_detections_per_img=config.box_detections_per_img,
         box_batch_size_per_image=config.box_batch_size_per_image,
+        rpn_pre_nms_top_n_test=config.rpn_test_proposals,
+        rpn_post_nms_top_n_test=config.rpn_test_proposals,
     )
     model, used = backbone.build(config, options)
 
@@ -86,6 +97,10 @@ def build_detector(config: DetectorConfig = DetectorConfig()):
     in_features = model.backbone.out_channels * pooled  # 256 × 7 × 7 = 12 544
     model.roi_heads.box_head = TwoMLPHead(in_features, config.representation_size)
     model.roi_heads.box_predictor = FastRCNNPredictor(config.representation_size, classes.NUM_CLASSES + 1)
+    if config.channels_last:
+        import torch
+
+        model = model.to(memory_format=torch.channels_last)
     return model, used
 
 
