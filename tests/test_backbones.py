@@ -116,8 +116,12 @@ def test_a_checkpoint_rebuilds_its_backbone(tmp_path):
     image = [torch.rand(3, 100, 150)]
     model.eval()
     with torch.inference_mode():
-        assert torch.equal(
-            model.backbone(torch.rand(1, 3, 64, 64).fill_(0.5))["0"], loaded.backbone(torch.rand(1, 3, 64, 64).fill_(0.5))["0"]
+        # loaded channels-last for inference: the same features up to the convolutions' rounding
+        torch.testing.assert_close(
+            model.backbone(torch.full((1, 3, 64, 64), 0.5))["0"],
+            loaded.backbone(torch.full((1, 3, 64, 64), 0.5))["0"],
+            atol=1e-5,
+            rtol=1e-5,
         )
         assert loaded(image)[0]["boxes"].shape[1] == 4
 

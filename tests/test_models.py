@@ -147,24 +147,20 @@ def test_a_bad_checkpoint_is_named(tmp_path):
         models.load_detector(tmp_path / "other.pt")
 
 
-def test_the_weights_are_channels_last_unless_asked_and_count_the_same(tmp_path):
-    """The convolutions' weights are laid out channels-last (the CPU runs them faster); the same
-    weights in the classic layout give the same detections, and a checkpoint keeps the layout
-    its config asks for when it is loaded."""
+def test_training_builds_the_classic_layout_inference_loads_channels_last_and_both_count_the_same(tmp_path):
+    """Training builds the classic layout (the committed model's rounding); a checkpoint is loaded
+    for inference channels-last (the CPU runs it faster), and the same weights count the same."""
     torch.manual_seed(0)
     config = models.DetectorConfig(backbone="efficientnet_lite0", pretrained="none", box_score_thresh=0.0, **SMALL)
-    fast, _ = models.build_detector(config)
-    conv = fast.backbone.body.conv_stem.weight
-    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
-    classic, _ = models.build_detector(models.DetectorConfig(**{**config.as_dict(), "channels_last": False}))
+    classic, _ = models.build_detector(config)
     assert classic.backbone.body.conv_stem.weight.is_contiguous()
-    classic.load_state_dict(fast.state_dict())
+    path = tmp_path / "best.pt"
+    torch.save({"model": classic.state_dict(), "detector": config.as_dict()}, path)
+    fast, loaded_config = models.load_detector(path)
+    conv = fast.backbone.body.conv_stem.weight
+    assert loaded_config.channels_last and conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     image = [torch.rand(3, 128, 160, generator=torch.Generator().manual_seed(1))]
     with torch.inference_mode():
-        a, b = fast.eval()(image)[0], classic.eval()(image)[0]
+        a, b = fast(image)[0], classic.eval()(image)[0]
     assert len(a["scores"]) > 0 and torch.equal(a["labels"], b["labels"])
     torch.testing.assert_close(a["scores"], b["scores"], atol=1e-4, rtol=1e-4)
-    path = tmp_path / "best.pt"
-    torch.save({"model": fast.state_dict(), "detector": {**config.as_dict(), "channels_last": False}}, path)
-    loaded, loaded_config = models.load_detector(path)
-    assert not loaded_config.channels_last and loaded.backbone.body.conv_stem.weight.is_contiguous()

@@ -58,9 +58,11 @@ class DetectorConfig:
     #: rest of the network: 300 counts as 1 000 did (docs/cpu-profile.md). Training keeps 2 000
     rpn_test_proposals: int = 300
     #: the weights in channels-last memory layout, which the CPU's convolutions run faster in
-    #: (training 1.21×, inference 1.39× on 2 cores: benchmarks/precision_speed.py); the numbers are
-    #: the same up to rounding
-    channels_last: bool = True
+    #: (inference 1.41×, benchmarks/inference_speed.py; training 1.21×, benchmarks/precision_speed.py).
+    #: The numbers are the same up to rounding, and rounding is enough to send a training elsewhere:
+    #: the `cpu` profile retrained in it counted worse (docs/cpu-profile.md), so training builds the
+    #: classic layout, which reproduces the committed model, and inference loads channels-last
+    channels_last: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "anchor_sizes", tuple(int(v) for v in self.anchor_sizes))  # a list after JSON
@@ -178,7 +180,8 @@ def read_checkpoint(checkpoint, required: tuple[str, ...], what: str) -> dict:
 
 
 def load_detector(checkpoint, device="cpu"):
-    """The model saved in a checkpoint written by `chocolib.train` (best.pt or last.pt), in eval mode."""
+    """The model saved in a checkpoint written by `chocolib.train` (best.pt or last.pt), in eval
+    mode, its weights channels-last (faster inference, the same counts)."""
     return _detector_from_state(read_checkpoint(checkpoint, ("detector", "model"), "detector"), device)
 
 
@@ -186,7 +189,13 @@ def _detector_from_state(state: dict, device="cpu"):
     # the weights come from the file; checkpoints from before the backbone registry are the seed's
     # model, and those from before anchor_sizes was a setting used 32–512
     config = DetectorConfig(
-        **{"backbone": "mobilenet_v3_large", "anchor_sizes": LEGACY_ANCHOR_SIZES, **state["detector"], "pretrained": "none"}
+        **{
+            "backbone": "mobilenet_v3_large",
+            "anchor_sizes": LEGACY_ANCHOR_SIZES,
+            **state["detector"],
+            "pretrained": "none",
+            "channels_last": True,
+        }
     )
     model, _ = build_detector(config)
     model.load_state_dict(state["model"])
