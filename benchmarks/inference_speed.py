@@ -46,8 +46,8 @@ def main() -> None:
     from chocolib.errors import ChocoError
 
     try:
-        state = models.read_checkpoint(args.weights, ("detector", "model"), "detector")
-        photos = predict.TestDataset(args.val / "images", predict.working_side(args.weights, state["detector"]["max_size"]))
+        _, side = predict.load_for_inference(args.weights, "cpu")
+        photos = predict.TestDataset(args.val / "images", side)
         decoded = [photos[i] for i in range(len(photos))]
         truth = predict.true_counts(annotations.read_labels(args.val / "labels"), photos.ids)
     except ChocoError as exc:
@@ -55,12 +55,7 @@ def main() -> None:
     print(f"{args.weights}: {len(decoded)} photos of {args.val}, torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     rows = []
     for name, channels_last, proposals, tta in VARIANTS:
-        config = models.DetectorConfig(
-            **{**state["detector"], "pretrained": "none", "channels_last": channels_last, "rpn_test_proposals": proposals}
-        )
-        model, _ = models.build_detector(config)
-        model.load_state_dict(state["model"])
-        model.eval()
+        model, _ = models.load_detector(args.weights, channels_last=channels_last, rpn_test_proposals=proposals)
         predict.detect_photos(model, decoded, photos.ids, tta=tta, desc=None)  # warm-up
         found = predict.detect_photos(model, decoded, photos.ids, tta=tta, desc=None)
         choice = predict.choose_threshold(found, truth)

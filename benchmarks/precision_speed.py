@@ -73,7 +73,7 @@ def measure_faster_rcnn(split: Path, settings, device, amp: str, channels_last: 
 
     from chocolib import dataset, engine, models, precision, train
 
-    # the layout is the detector's own setting (DetectorConfig.channels_last, on by default)
+    # the layout is the detector's own setting (DetectorConfig.channels_last; training builds the classic one)
     detector, config = train.configs_for(settings, 0, pretrained="none", channels_last=channels_last)
     torch.manual_seed(0)
     model, _ = models.build_detector(detector)

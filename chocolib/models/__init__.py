@@ -179,13 +179,14 @@ def read_checkpoint(checkpoint, required: tuple[str, ...], what: str) -> dict:
     return state
 
 
-def load_detector(checkpoint, device="cpu"):
+def load_detector(checkpoint, device="cpu", **inference):
     """The model saved in a checkpoint written by `chocolib.train` (best.pt or last.pt), in eval
-    mode, its weights channels-last (faster inference, the same counts)."""
-    return _detector_from_state(read_checkpoint(checkpoint, ("detector", "model"), "detector"), device)
+    mode, its weights channels-last (faster inference, the same counts). `inference` overrides
+    settings that change how it runs, not what it learnt (e.g. ``channels_last``, ``rpn_test_proposals``)."""
+    return _detector_from_state(read_checkpoint(checkpoint, ("detector", "model"), "detector"), device, **inference)
 
 
-def _detector_from_state(state: dict, device="cpu"):
+def _detector_from_state(state: dict, device="cpu", **inference):
     # the weights come from the file; checkpoints from before the backbone registry are the seed's
     # model, and those from before anchor_sizes was a setting used 32–512
     config = DetectorConfig(
@@ -195,6 +196,7 @@ def _detector_from_state(state: dict, device="cpu"):
             **state["detector"],
             "pretrained": "none",
             "channels_last": True,
+            **inference,
         }
     )
     model, _ = build_detector(config)
