@@ -25,3 +25,29 @@ def test_inference_speed_times_every_variant_of_a_trained_checkpoint(tiny_checkp
 def test_inference_speed_names_a_missing_checkpoint(tmp_path):
     done = _run("inference_speed.py", "--weights", tmp_path / "none.pt", "--val", tmp_path)
     assert done.returncode != 0 and "checkpoint not found" in done.stderr and "none.pt" in done.stderr
+
+
+TINY_AS_TRAINED = ("min_size=128", "max_size=192", "epochs=1", "steps_per_epoch=2")  # the tiny_checkpoint fixture's settings
+
+
+def test_seed_spread_trains_the_other_seed_and_prints_the_spread(tiny_checkpoint, tiny_split, tmp_path):
+    args = ["--data", tiny_split, "--seeds", 0, 1, "--work", tmp_path / "work", "--run", f"0={tiny_checkpoint.parent}"]
+    done = _run("seed_spread.py", *args, "--profile", "tiny", "--set", *TINY_AS_TRAINED, "--csv", tmp_path / "spread.csv")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "work" / "seed-1" / "best.pt").is_file() and not (tmp_path / "work" / "seed-0").exists()
+    table = pd.read_csv(tmp_path / "spread.csv")
+    assert table["seed"].astype(str).tolist() == ["0", "1", "mean", "std", "range"]
+    runs, stats = table.iloc[:2], table.set_index("seed").loc[["mean", "range"]]
+    assert runs["criterion"].astype(float).between(0, 1).all()
+    assert abs(float(stats.loc["mean", "criterion"]) - runs["criterion"].astype(float).mean()) < 2.5e-4
+    assert abs(float(stats.loc["range", "clean F1"]) - abs(runs["clean F1"].astype(float).diff().iloc[1])) < 2.5e-4
+    assert done.stdout.splitlines()[-1].startswith("summary: criterion ")
+
+
+def test_seed_spread_refuses_a_given_run_trained_otherwise(tiny_checkpoint, tiny_split, tmp_path):
+    args = ["--data", tiny_split, "--seeds", 0, 1, "--work", tmp_path, "--run", f"0={tiny_checkpoint.parent}", "--profile", "tiny"]
+    done = _run("seed_spread.py", *args, "--set", *TINY_AS_TRAINED[:-1], "steps_per_epoch=3")
+    assert done.returncode != 0 and "other settings than the other seeds: steps_per_epoch=2 (here 3)" in done.stderr
+    assert not any(tmp_path.iterdir()), "nothing may train before the given run is checked"
+    one = _run("seed_spread.py", "--data", tiny_split, "--seeds", 1, 1, "--work", tmp_path)
+    assert one.returncode != 0 and "at least two different seeds" in one.stderr
