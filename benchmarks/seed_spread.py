@@ -15,8 +15,10 @@ training seed changes.
 
 Each seed trains into ``--work/seed-N`` (a killed run resumes there; a finished one is reused), or
 ``--run N=DIR`` names a finished training folder for that seed (the committed run is seed 0's, so
-it need not be trained again; its config.json must say that seed). Prints one row per seed, then
-the mean, the standard deviation and the range of every column, and a one-line summary.
+it need not be trained again; its config.json must say that seed and the other seeds' settings).
+Each judgement is kept in ``--work/judged/`` under its checkpoint's digest and reused by a rerun.
+Prints one row per seed, then the mean, the standard deviation and the range of every column, and
+a one-line summary; ``--csv`` is rewritten after every seed.
 """
 
 from __future__ import annotations
@@ -95,10 +97,45 @@ def trained(seed: int, data: Path, work: Path, profile: str, changes: dict, give
     return summary.out
 
 
+def judged(folder: Path, data: Path, dev_hard: Path | None, mode: str, device: str, work: Path) -> dict:
+    """The judgement of `folder`'s best.pt (threshold, the four F1s, the criterion), the suites with
+    seed 0 for every training seed; kept in ``work/judged/`` under the checkpoint's digest, so a
+    rerun after a kill does not judge a checkpoint again (a judgement takes minutes)."""
+    import hashlib
+    import json
+
+    from chocolib import fileio, judge, predict
+
+    digest = hashlib.sha256((folder / "best.pt").read_bytes()).hexdigest()[:16]
+    asked = {
+        "checkpoint": digest,
+        "val": str(data.resolve() / "val"),
+        "dev_hard": str(dev_hard.resolve()) if dev_hard else None,
+        "tta": mode,
+    }
+    kept = work / "judged" / f"{digest}-{mode}.json"
+    if kept.is_file() and json.loads(kept.read_text())["asked"] == asked:
+        return json.loads(kept.read_text())["row"]
+    model, side = predict.load_for_inference(folder / "best.pt", device)
+    row = judge.judge(model, data / "val", side, dev_hard, seed=0, tta=mode).row()
+    fileio.write_text(kept, json.dumps({"asked": asked, "row": row}, indent=1))
+    return row
+
+
 def spread(table):
     """Mean, standard deviation (n − 1) and range (max − min) of the numeric columns of `table`."""
     numeric = table.select_dtypes("number").drop(columns=["seed"])
     return numeric.agg(["mean", "std", lambda column: column.max() - column.min()]).rename(index={"<lambda>": "range"})
+
+
+def write_table(path: Path, table) -> None:
+    """The rows, then (from two seeds on) their mean, standard deviation and range, as CSV."""
+    import pandas as pd
+
+    from chocolib import fileio
+
+    rows = [table, spread(table).reset_index(names="seed")] if len(table) > 1 else [table]
+    fileio.write_text(path, pd.concat(rows, ignore_index=True).to_csv(index=False, float_format="%.4f"))
 
 
 def main() -> None:
@@ -129,7 +166,7 @@ def main() -> None:
     import pandas as pd
     import torch
 
-    from chocolib import engine, fileio, judge, predict, profiles, tta
+    from chocolib import engine, profiles, tta
     from chocolib.errors import ChocoError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -141,12 +178,12 @@ def main() -> None:
         for seed in args.seeds:
             folder = trained(seed, args.data, args.work, args.profile, dict(args.set), given)
             history = engine.read_history(folder)
-            model, side = predict.load_for_inference(folder / "best.pt", args.device)
-            found = judge.judge(model, args.data / "val", side, args.dev_hard, seed=0, tta=mode)  # one suite for every seed
             kept = torch.load(folder / "best.pt", map_location="cpu", weights_only=True)["epoch"]
             row = {"seed": seed, "best epoch": int(kept), "train min": float(history["seconds"].sum()) / 60}
-            rows.append({**row, **found.row()})
+            rows.append({**row, **judged(folder, args.data, args.dev_hard, mode, args.device, args.work)})
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.4f}"), flush=True)
+            if args.csv:  # after every seed: a kill loses no finished row
+                write_table(args.csv, pd.DataFrame(rows))
     except ChocoError as exc:
         sys.exit(f"error: {exc}")
     table = pd.DataFrame(rows)
@@ -157,8 +194,7 @@ def main() -> None:
     criterion = summary["criterion"]
     print(f"summary: criterion {criterion['mean']:.4f} ± {criterion['std']:.4f} (range {criterion['range']:.4f}) over {len(table)} seeds")
     if args.csv:
-        stats = summary.reset_index(names="seed")
-        fileio.write_text(args.csv, pd.concat([table, stats], ignore_index=True).to_csv(index=False, float_format="%.4f"))
+        write_table(args.csv, table)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,14 @@ def test_seed_spread_trains_the_other_seed_and_prints_the_spread(tiny_checkpoint
     assert abs(float(stats.loc["range", "clean F1"]) - abs(runs["clean F1"].astype(float).diff().iloc[1])) < 2.5e-4
     assert done.stdout.splitlines()[-1].startswith("summary: criterion ")
 
+    judged = sorted((tmp_path / "work" / "judged").iterdir())
+    assert len(judged) == 2
+    stamps = [path.stat().st_mtime_ns for path in judged]
+    again = _run("seed_spread.py", *args, "--profile", "tiny", "--set", *TINY_AS_TRAINED, "--csv", tmp_path / "again.csv")
+    assert again.returncode == 0, again.stderr
+    assert [path.stat().st_mtime_ns for path in judged] == stamps, "a rerun judged a checkpoint again"
+    assert (tmp_path / "again.csv").read_text() == (tmp_path / "spread.csv").read_text()
+
 
 def test_seed_spread_refuses_a_given_run_trained_otherwise(tiny_checkpoint, tiny_split, tmp_path):
     args = ["--data", tiny_split, "--seeds", 0, 1, "--work", tmp_path, "--run", f"0={tiny_checkpoint.parent}", "--profile", "tiny"]
