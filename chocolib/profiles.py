@@ -121,8 +121,10 @@ PROFILES: dict[str, Profile] = {
         min_size=512,
         max_size=768,
         roi_samples=128,
-        # 10 × 100 steps × 2 photos: ~22 min of training at ~1.6 images/s (54 min at 0.65 on a 2-core AVX2 CPU)
-        epochs=10,
+        # 14 × 100 steps × 2 photos in the channels-last layout: the minutes 10 epochs took in the classic
+        # one (54 min at 0.65 images/s on a 2-core AVX2 CPU), spent on 40 % more steps: the runs of 10 epochs
+        # still improved at their last epoch (docs/cpu-profile.md)
+        epochs=14,
         patience=10,
         batch_size=2,
         steps_per_epoch=100,

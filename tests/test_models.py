@@ -147,11 +147,13 @@ def test_a_bad_checkpoint_is_named(tmp_path):
         models.load_detector(tmp_path / "other.pt")
 
 
-def test_training_builds_the_classic_layout_inference_loads_channels_last_and_both_count_the_same(tmp_path):
-    """Training builds the classic layout (the committed model's rounding); a checkpoint is loaded
-    for inference channels-last (the CPU runs it faster), and the same weights count the same."""
+def test_training_builds_channels_last_a_classic_checkpoint_loads_channels_last_and_both_count_the_same(tmp_path):
+    """Training builds the channels-last layout unless told otherwise; a checkpoint trained in the
+    classic layout (runs before it) is loaded for inference channels-last too, and counts the same."""
     torch.manual_seed(0)
-    config = models.DetectorConfig(backbone="efficientnet_lite0", pretrained="none", box_score_thresh=0.0, **SMALL)
+    default, _ = models.build_detector(models.DetectorConfig(backbone="efficientnet_lite0", pretrained="none", **SMALL))
+    assert default.backbone.body.conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+    config = models.DetectorConfig(backbone="efficientnet_lite0", pretrained="none", box_score_thresh=0.0, channels_last=False, **SMALL)
     classic, _ = models.build_detector(config)
     assert classic.backbone.body.conv_stem.weight.is_contiguous()
     path = tmp_path / "best.pt"

@@ -58,11 +58,11 @@ class DetectorConfig:
     #: rest of the network: 300 counts as 1 000 did (docs/cpu-profile.md). Training keeps 2 000
     rpn_test_proposals: int = 300
     #: the weights in channels-last memory layout, which the CPU's convolutions run faster in
-    #: (inference 1.41×, benchmarks/inference_speed.py; training 1.21×, benchmarks/precision_speed.py).
-    #: The numbers are the same up to rounding, and rounding is enough to send a training elsewhere:
-    #: the `cpu` profile retrained in it counted worse (docs/cpu-profile.md), so training builds the
-    #: classic layout, which reproduces the committed model, and inference loads channels-last
-    channels_last: bool = False
+    #: (inference 1.41×, benchmarks/inference_speed.py; the `cpu` profile's training 1.41×, 38.7
+    #: against 54.4 minutes for 10 epochs). The numbers are the same up to rounding, and rounding is
+    #: enough to send a training elsewhere (docs/cpu-profile.md): a run trained in one layout is
+    #: reproduced only in that layout. Inference always loads channels-last
+    channels_last: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "anchor_sizes", tuple(int(v) for v in self.anchor_sizes))  # a list after JSON
