@@ -49,42 +49,20 @@ def setting(text: str) -> tuple[str, object]:
         ) from None
 
 
-def settings_for(profile: str, seed: int, changes: dict):
-    from chocolib import profiles, train
-
-    return train.configs_for(profiles.get(profile), seed, **changes)
-
-
-def differences(folder: Path, detector, config) -> list[str]:
-    """The settings of `folder`'s training (config.json) that differ from `detector` and `config`,
-    the seed apart; a setting one side does not record (an older checkpoint) is not compared."""
-    import json
-    from dataclasses import asdict
-
-    from chocolib import engine
-
-    saved = engine.read_config(folder)
-    wanted = {"detector": asdict(detector), "train": asdict(config)}
-    found = []
-    for part, settings in json.loads(json.dumps(wanted)).items():
-        for name, value in settings.items():
-            if name != "seed" and name in saved[part] and saved[part][name] != value:
-                found.append(f"{name}={saved[part][name]!r} (here {value!r})")
-    return found
-
-
 def trained(seed: int, data: Path, work: Path, profile: str, changes: dict, given: dict[int, Path]) -> Path:
     """The training folder of `seed`: the one given for it (checked), else trained (or resumed) in `work`."""
-    from chocolib import engine, train
+    from chocolib import engine, profiles, train
     from chocolib.errors import ChocoError
 
-    detector, config = settings_for(profile, seed, changes)
+    detector, config = train.configs_for(profiles.get(profile), seed, **changes)
     if seed in given:
         folder = given[seed]
-        recorded = engine.read_config(folder)["train"]["seed"]
-        if recorded != seed:
-            raise ChocoError(f"--run {seed}=…: that training used seed {recorded}", folder / "config.json")
-        other = differences(folder, detector, config)
+        saved = engine.read_config(folder)
+        if saved["train"]["seed"] != seed:
+            raise ChocoError(f"--run {seed}=…: that training used seed {saved['train']['seed']}", folder / "config.json")
+        # the whole run key (the split's fingerprint and the online ranges too), the seed apart
+        key = train.run_key(detector, config, engine.data_fingerprint(data / "train", data / "val"))
+        other = engine.key_differences(saved, key, ignore=("seed",), shared_only=True)
         if other:
             raise ChocoError(
                 f"--run {seed}=…: trained with other settings than the other seeds: {', '.join(other)}", folder / "config.json"

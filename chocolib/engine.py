@@ -277,15 +277,49 @@ def load_last(out: Path, key: dict):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ChocoError(f"cannot read the last checkpoint to resume from ({type(exc).__name__}); delete it to start over", path) from None
-    stored = state.get("key")
+    stored = state.get("key") or {}
     if stored != key:
-        differing = sorted(k for k in set(stored or {}) | set(key) if (stored or {}).get(k) != key.get(k))
-        detail = ", ".join(differing)
-        if "train" in differing or "detector" in differing:
-            a, b = {**(stored or {}).get("detector", {}), **(stored or {}).get("train", {})}, {**key["detector"], **key["train"]}
-            detail = ", ".join(f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+        detail = ", ".join(key_differences(stored, key))
         raise ChocoError(f"this folder holds a run with other settings ({detail}): choose a new folder, or delete it to start over", path)
     return state
+
+
+#: the parts of a run key whose settings are named one by one (the others are compared whole)
+KEY_SETTING_PARTS = ("detector", "train", "online")
+
+
+def key_differences(stored: dict, key: dict, ignore: tuple[str, ...] = (), shared_only: bool = False) -> list[str]:
+    """What differs between a run's key as `stored` (its last.pt, or its config.json, which holds the
+    key and more) and `key`: one "name: stored → key" per setting, named bare for the detector and
+    training settings and by part otherwise (``online.copy_paste``, ``data``). `ignore` leaves
+    settings out (a seed); with `shared_only`, only what both record is compared (a run from before
+    a setting existed, a config.json's extra fields). The one comparison behind a refused resume and
+    a refused ``benchmarks/seed_spread.py --run``."""
+
+    def compared(a: dict, b: dict) -> list:
+        return sorted(set(a) & set(b) if shared_only else set(a) | set(b))
+
+    stored, key = json.loads(json.dumps(stored)), json.loads(json.dumps(key))  # a config.json's lists are a key's tuples
+    found = []
+    for part in compared(stored, key):
+        before, after = stored.get(part), key.get(part)
+        if part in KEY_SETTING_PARTS and isinstance(before, dict) and isinstance(after, dict):
+            prefix = "" if part in ("detector", "train") else f"{part}."
+            found += [
+                f"{prefix}{name}: {_setting_words(before.get(name), after.get(name))}"
+                for name in compared(before, after)
+                if name not in ignore and before.get(name) != after.get(name)
+            ]
+        elif part not in ignore and before != after:
+            found.append(f"{part}: {_setting_words(before, after)}")
+    return found
+
+
+def _setting_words(before, after) -> str:
+    if isinstance(before, dict) and isinstance(after, dict):  # a group of ranges: only its changed members
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        return ", ".join(f"{k} {before.get(k)!r} → {after.get(k)!r}" for k in changed)
+    return f"{before!r} → {after!r}"
 
 
 def history_frame(rows: list[dict]) -> pd.DataFrame:

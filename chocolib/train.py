@@ -240,7 +240,10 @@ def evaluate(model, loader, device, config: TrainConfig, epoch: int) -> dict:
     return result
 
 
-def _run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> dict:
+def run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> dict:
+    """What a training run is: its settings, the online effects' ranges and the split's fingerprint
+    (`engine.data_fingerprint`). A folder resumes only a run of the same key (`engine.load_last`);
+    config.json records it."""
     train = {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES}
     # the online effects' ranges are part of what a run is: a change of them is a new run
     online = {
@@ -287,7 +290,7 @@ def train(
     # one pass over the images (the last batch may be smaller), or exactly steps × batch images
     images_per_epoch = len(train_set) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
-    key = _run_key(detector, config, engine.data_fingerprint(train_dir, val_dir))
+    key = run_key(detector, config, engine.data_fingerprint(train_dir, val_dir))
     out.mkdir(parents=True, exist_ok=True)
     state = engine.load_last(out, key)
 

@@ -55,7 +55,7 @@ def test_seed_spread_trains_the_other_seed_and_prints_the_spread(tiny_checkpoint
 def test_seed_spread_refuses_a_given_run_trained_otherwise(tiny_checkpoint, tiny_split, tmp_path):
     args = ["--data", tiny_split, "--seeds", 0, 1, "--work", tmp_path, "--run", f"0={tiny_checkpoint.parent}", "--profile", "tiny"]
     done = _run("seed_spread.py", *args, "--set", *TINY_AS_TRAINED[:-1], "steps_per_epoch=3")
-    assert done.returncode != 0 and "other settings than the other seeds: steps_per_epoch=2 (here 3)" in done.stderr
+    assert done.returncode != 0 and "other settings than the other seeds: steps_per_epoch: 2 → 3" in done.stderr
     assert not any(tmp_path.iterdir()), "nothing may train before the given run is checked"
     one = _run("seed_spread.py", "--data", tiny_split, "--seeds", 1, 1, "--work", tmp_path)
     assert one.returncode != 0 and "at least two different seeds" in one.stderr

@@ -117,3 +117,33 @@ def test_early_stopping_and_the_best_epoch_follow_a_scripted_history(tmp_path, m
     last = torch.load(tmp_path / "last.pt", weights_only=True)
     assert float(last["model"]["w"]) == last_epoch and len(last["history"]) == last_epoch
     assert len(engine.read_history(tmp_path)) == last_epoch
+
+
+def test_key_differences_name_each_changed_setting_and_can_leave_out_what_one_side_lacks():
+    stored = {
+        "detector": {"min_size": 512, "anchor_sizes": [16, 32]},
+        "train": {"epochs": 10, "seed": 0},
+        "online": {"camera": None, "copy_paste": {"occlude_p": 0.3, "scale": [0.5, 1.3]}},
+        "data": "aaaa",
+        "device": "cpu",  # a config.json records more than the key
+    }
+    key = {
+        "detector": {"min_size": 512, "anchor_sizes": (16, 32), "channels_last": True},
+        "train": {"epochs": 14, "seed": 1},
+        "online": {"camera": None, "copy_paste": {"occlude_p": 0.6, "scale": (0.5, 1.3)}},
+        "data": "bbbb",
+    }
+    assert engine.key_differences(stored, key) == [
+        "data: 'aaaa' → 'bbbb'",
+        "channels_last: None → True",
+        "device: 'cpu' → None",
+        "online.copy_paste: occlude_p 0.3 → 0.6",
+        "epochs: 10 → 14",
+        "seed: 0 → 1",
+    ]
+    assert engine.key_differences(stored, key, ignore=("seed",), shared_only=True) == [
+        "data: 'aaaa' → 'bbbb'",
+        "online.copy_paste: occlude_p 0.3 → 0.6",
+        "epochs: 10 → 14",
+    ]
+    assert engine.key_differences(key, key) == []
