@@ -9,6 +9,7 @@ the criterion `chocolib.judge` ranks by.
         --csv benchmarks/results/generalisation_cpu.csv
     python benchmarks/generalisation.py --input-size 512/768 640/960 --dev-hard ...  # one Faster R-CNN at two input sizes
     python benchmarks/generalisation.py --tta none sizes --dev-hard ...  # without and with test-time augmentation
+    python benchmarks/generalisation.py --thresholds one per-class --dev-hard ...  # one threshold, or one per class
 
 Prints, per checkpoint, the shift suite's table (F1 per shift and severity), then one row per
 checkpoint: its threshold, the four F1s and the criterion. `--csv` writes that summary with the
@@ -57,6 +58,13 @@ def main() -> None:
     parser.add_argument(
         "--tta", nargs="+", default=["none"], help="judge each checkpoint with each of these test-time augmentations (chocolib.tta.MODES)"
     )
+    parser.add_argument(
+        "--thresholds",
+        nargs="+",
+        choices=["one", "per-class"],
+        default=["one"],
+        help="judge at the one threshold clean validation chooses, and/or at one per class chosen there too",
+    )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
 
@@ -73,8 +81,10 @@ def main() -> None:
         sizes = [input_size(size) for size in args.input_size] if args.input_size else [None]
         for mode in args.tta:
             tta.views(mode)
-        runs = [(pair, size, mode) for pair in zip(names, args.weights) for size in sizes for mode in args.tta]
-        for (name, weights), size, mode in runs:
+        runs = [
+            (pair, size, mode, kind) for pair in zip(names, args.weights) for size in sizes for mode in args.tta for kind in args.thresholds
+        ]
+        for (name, weights), size, mode, kind in runs:
             model, side = predict.load_for_inference(weights, args.device)
             if size is not None:
                 if not hasattr(model, "transform"):
@@ -84,8 +94,12 @@ def main() -> None:
                 name = f"{name} at {size[0]}/{size[1]}"
             if mode != "none":
                 name = f"{name}, TTA {mode}"
-            found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed, tta=mode)
-            print(f"\n{name}: shift suite at threshold {found.threshold:.2f}")
+            if kind == "per-class":
+                name = f"{name}, per-class thresholds"
+            found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed, tta=mode, per_class=kind == "per-class")
+            print(f"\n{name}: shift suite at threshold {judge.describe(found.threshold)}")
+            if isinstance(found.threshold, dict):
+                print("  " + ", ".join(f"{cls} {value:.2f}" for cls, value in found.threshold.items()))
             print(shifts.wide(found.shifts).round(4).to_string())
             per_setting = {f"{r['shift']} {r['severity']}": r["f1"] for _, r in found.shifts[found.shifts["severity"] > 0].iterrows()}
             rows.append({"model": name, **found.row(), **per_setting})

@@ -37,9 +37,16 @@ def criterion(measured: dict[str, float]) -> float:
     return sum(measured.values()) / len(measured)
 
 
+def describe(threshold) -> str:
+    """A threshold as a table prints it: ``0.86``, or ``per class 0.70–0.93`` for a mapping."""
+    if isinstance(threshold, dict):
+        return f"per class {min(threshold.values()):.2f}–{max(threshold.values()):.2f}"
+    return f"{threshold:.2f}"
+
+
 @dataclass
 class Judgement:
-    threshold: float
+    threshold: float | dict[str, float]  # one number, or one per class name
     parts: dict[str, float]
     corruptions: pd.DataFrame
     shifts: pd.DataFrame
@@ -51,7 +58,8 @@ class Judgement:
         return criterion(self.parts)
 
     def row(self) -> dict:
-        return {"threshold": self.threshold, **self.parts, "criterion": self.criterion}
+        threshold = describe(self.threshold) if isinstance(self.threshold, dict) else self.threshold
+        return {"threshold": threshold, **self.parts, "criterion": self.criterion}
 
 
 def judge(
@@ -63,15 +71,18 @@ def judge(
     seed: int = 0,
     corruptions=None,
     tta: str = "none",
+    per_class: bool = False,
 ) -> Judgement:
     """The four measurements of `model` on a split folder `val_dir` (``images/``, ``labels/``) and
-    the counted set `dev_hard` (None: three parts), at `threshold` (None: chosen on clean validation)."""
+    the counted set `dev_hard` (None: three parts), at `threshold` (None: chosen on clean validation,
+    one for every class, or with `per_class` one per class, `predict.per_class_thresholds`)."""
     val_dir = Path(val_dir)
     labels = annotations.read_labels(val_dir / "labels")
     found = predict.detect(model, val_dir / "images", side, tta=tta)
     truth = predict.true_counts(labels, found.ids)
     if threshold is None:
-        threshold = predict.choose_threshold(found, truth).threshold
+        choice = predict.choose_threshold(found, truth)
+        threshold = choice.per_class if per_class else choice.threshold
     corrupted = robustness.corruption_table(model, val_dir / "images", truth, side, threshold, seed, corruptions, tta=tta)
     shifted, errors = shifts.shift_table(model, val_dir / "images", labels, side, threshold, seed, tta=tta)
     hard = None if dev_hard is None else predict.score_counted_folder(model, dev_hard, side, threshold, tta)[0]

@@ -209,7 +209,7 @@ def summary(table: pd.DataFrame) -> dict:
     worst = corrupted.loc[corrupted["f1"].idxmin()] if len(corrupted) else None
     return {
         "tta": clean["tta"],
-        "threshold": float(clean["threshold"]),
+        "threshold": clean["threshold"] if isinstance(clean["threshold"], dict) else float(clean["threshold"]),
         "clean_f1": float(clean["f1"]),
         "corruption_f1": float(corrupted["f1"].mean()) if len(corrupted) else float("nan"),
         "worst": [str(worst["corruption"]), int(worst["severity"])] if worst is not None else None,

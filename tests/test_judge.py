@@ -72,3 +72,16 @@ def test_parts_not_measured_are_left_out_of_the_mean():
     assert judge.criterion(judge.parts(1.0, 0.5, 0.75, 0.25)) == 0.625  # (1 + 0.5 + 0.75 + 0.25) / 4
     assert judge.criterion(judge.parts(0.9, 0.6, 0.3)) == pytest.approx(0.6)  # no counted set: three parts
     assert list(judge.parts(0.9, None, 0.3)) == ["clean F1", "shift F1"]
+
+
+def test_per_class_thresholds_are_chosen_on_clean_validation_and_reach_every_suite(tmp_path):
+    val = _split(tmp_path / "val")
+    hard = _counted_set(tmp_path / "hard", {"L1": 3, "L2": 1})
+    chosen = judge.judge(RedSquareCounter(label=1), val, None, hard, corruptions=["resolution"], per_class=True)
+    assert set(chosen.threshold) == set(classes.KAGGLE_NAMES) and chosen.threshold[classes.KAGGLE_NAMES[0]] <= 0.9
+    assert chosen.parts["clean F1"] == 1.0 and chosen.row()["threshold"].startswith("per class ")
+    # the first class's floor above the counter's 0.9: nothing counted, in the clean photos and in every suite
+    strict = {name: 0.5 for name in classes.KAGGLE_NAMES} | {classes.KAGGLE_NAMES[0]: 0.95}
+    result = judge.judge(RedSquareCounter(label=1), val, None, hard, threshold=strict, corruptions=["resolution"])
+    assert result.parts == dict.fromkeys(judge.PARTS, 0.0)
+    assert judge.describe(strict) == "per class 0.50–0.95" and judge.describe(0.861) == "0.86"
