@@ -55,6 +55,21 @@ def check_loop_settings(config, monitors: tuple[str, ...] = ("val_loss", "val_f1
 RESUMABLE_CHANGES = ("device", "workers", "amp")
 
 
+def run_key(checkpoint_version: int, detector: dict, train: dict, data: str, online: dict | None = None) -> dict:
+    """What a training run is, for either trainer: its checkpoint format, the detector's and the
+    training's settings (those in `RESUMABLE_CHANGES` apart), the split's fingerprint
+    (`data_fingerprint`) and, where the trainer has them, the online effects' ranges. A folder
+    resumes only a run of the same key (`load_last`); config.json records it."""
+    key = {
+        "checkpoint_version": checkpoint_version,
+        "detector": detector,
+        "train": {k: v for k, v in train.items() if k not in RESUMABLE_CHANGES},
+    }
+    if online is not None:
+        key["online"] = json.loads(json.dumps(online))  # tuples as lists, as config.json holds them
+    return {**key, "data": data}
+
+
 @dataclass
 class TrainSummary:
     out: Path

@@ -10,7 +10,6 @@ same history as an uninterrupted run — is `chocolib.engine`'s.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -244,20 +243,13 @@ def run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> 
     """What a training run is: its settings, the online effects' ranges and the split's fingerprint
     (`engine.data_fingerprint`). A folder resumes only a run of the same key (`engine.load_last`);
     config.json records it."""
-    train = {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES}
     # the online effects' ranges are part of what a run is: a change of them is a new run
     online = {
         "camera": asdict(augment.CameraParams()) if config.camera_augment else None,
         "scale": asdict(augment.ScaleParams()) if config.geometry_augment and config.scale_augment == "wide" else None,
         "copy_paste": asdict(copy_paste.CopyPasteParams()) if config.copy_paste else None,
     }
-    return {
-        "checkpoint_version": CHECKPOINT_VERSION,
-        "detector": detector.as_dict(),
-        "train": train,
-        "online": json.loads(json.dumps(online)),
-        "data": data,
-    }
+    return engine.run_key(CHECKPOINT_VERSION, detector.as_dict(), config.as_dict(), data, online)
 
 
 # --------------------------------------------------------------------------------------------

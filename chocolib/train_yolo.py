@@ -431,12 +431,9 @@ def train_yolo(
         raise ChocoError("no training or validation images", augmented)
     images_per_epoch = len(draws) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
-    run_key = {
-        "checkpoint_version": CHECKPOINT_VERSION,
-        "detector": model_config.as_dict(),
-        "train": {k: v for k, v in config.as_dict().items() if k not in engine.RESUMABLE_CHANGES},
-        "data": engine.data_fingerprint(augmented / "train", augmented / "val"),
-    }
+    run_key = engine.run_key(
+        CHECKPOINT_VERSION, model_config.as_dict(), config.as_dict(), engine.data_fingerprint(augmented / "train", augmented / "val")
+    )
     out.mkdir(parents=True, exist_ok=True)
     state = engine.load_last(out, run_key)
 

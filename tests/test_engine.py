@@ -147,3 +147,12 @@ def test_key_differences_name_each_changed_setting_and_can_leave_out_what_one_si
         "epochs: 10 → 14",
     ]
     assert engine.key_differences(key, key) == []
+
+
+def test_a_run_key_leaves_out_what_a_resume_may_change_and_holds_online_ranges_as_config_json_does():
+    train = {"epochs": 3, "device": "cpu", "workers": 2, "amp": "off", "seed": 0}
+    yolo = engine.run_key(4, {"image_size": 320}, train, "fingerprint")
+    assert yolo == {"checkpoint_version": 4, "detector": {"image_size": 320}, "train": {"epochs": 3, "seed": 0}, "data": "fingerprint"}
+    frcnn = engine.run_key(4, {}, train, "fingerprint", online={"scale": {"zoom": (0.5, 2.0)}, "camera": None})
+    assert frcnn["online"] == {"scale": {"zoom": [0.5, 2.0]}, "camera": None}  # a tuple as JSON's list
+    assert list(frcnn) == ["checkpoint_version", "detector", "train", "online", "data"]
