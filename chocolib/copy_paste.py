@@ -10,9 +10,10 @@ swapped. So each chocolate of a training photo is cut out with a mask, and in ea
   - a few chocolates of other training photos are pasted onto free places, each turned by any
     angle, squeezed (a tilt away from the camera), scaled, recoloured and glossed; the box of a
     pasted chocolate is the tight box of its turned mask, so it is exact;
-  - in some samples, things lie across the edges of a few chocolates (`occlude`: a card, a napkin,
-    a finger — turned rectangles and ellipses, flat-coloured or cut from the photo), covering up to
-    40 % of a box; the chocolate still counts, as a person still counts it.
+  - in half the samples, things lie across the edges of a share of the chocolates, up to half of
+    them (`occlude`: a card, a napkin, a finger — turned rectangles and ellipses — or a pen, a
+    cable, a spoon — long thin sticks, shaded as cylinders; flat-coloured or cut from the photo),
+    covering up to 40 % of a box; the chocolate still counts, as a person still counts it.
 
 Masks come from the boxes alone (OpenCV's GrabCut, initialised with the box), so any annotation
 export works; a box where GrabCut finds no clear object falls back to the inscribed ellipse.
@@ -48,8 +49,9 @@ class CopyPasteParams:
     gloss_p: float = 0.5  # a specular highlight
     gloss_strength: tuple[float, float] = (0.15, 0.5)  # how far towards white at its centre
     max_overlap: float = 0.05  # pasted on free table only: share of either box covered
-    occlude_p: float = 0.3  # share of samples with things lying across chocolates
-    occlude_count: tuple[int, int] = (1, 3)  # how many chocolates, when they do
+    occlude_p: float = 0.5  # share of samples with things lying across chocolates
+    occlude_share: tuple[float, float] = (0.1, 0.5)  # share of the sample's chocolates (at least one), when they do
+    stick_p: float = 0.4  # share of occluders that are long thin sticks (pens, cables, cutlery)
     occlude_cover: tuple[float, float] = (0.1, 0.4)  # share of the chocolate's box covered (it still counts)
 
 
@@ -219,11 +221,12 @@ def paste(
     return None
 
 
-def occlude(canvas: np.ndarray, box, cover: float, rng: np.random.Generator) -> bool:
-    """Lay something across the edge of the chocolate in `box` (x0, y0, x1, y1), in place: a turned
-    rectangle or ellipse, flat-coloured with a shading ramp or cut from another part of the photo
-    (a card, a napkin, a finger), covering about `cover` of the box. False when it found no such
-    place in a few tries."""
+def occlude(canvas: np.ndarray, box, cover: float, rng: np.random.Generator, stick_p: float = 0.0) -> bool:
+    """Lay something across the edge of the chocolate in `box` (x0, y0, x1, y1), in place, covering
+    about `cover` of the box: with probability `stick_p` a long thin stick with rounded ends (a pen,
+    a cable, a spoon's handle), shaded as a cylinder lit from one side; otherwise a turned rectangle
+    or ellipse (a card, a napkin, a finger), flat-coloured with a shading ramp or cut from another
+    part of the photo. False when it found no such place in a few tries."""
     import cv2
 
     height, width = canvas.shape[:2]
@@ -231,15 +234,23 @@ def occlude(canvas: np.ndarray, box, cover: float, rng: np.random.Generator) -> 
     bw, bh = x1 - x0, y1 - y0
     if bw < 6 or bh < 6:
         return False
+    stick = rng.random() < stick_p
     for _ in range(8):
         size = rng.uniform(0.4, 1.2) * max(bw, bh)
-        long_side, short_side = size * rng.uniform(1.5, 4.0), size * rng.uniform(0.3, 0.8)
+        if stick:  # thickness a fifth to a half of the chocolate, length a few chocolates
+            long_side, short_side = max(bw, bh) * rng.uniform(2.0, 5.0), max(bw, bh) * rng.uniform(0.15, 0.5)
+        else:
+            long_side, short_side = size * rng.uniform(1.5, 4.0), size * rng.uniform(0.3, 0.8)
         angle = rng.uniform(0, 180)
-        side = rng.integers(4)  # come in from one edge of the box
-        cx = [x0, x1, rng.uniform(x0, x1), rng.uniform(x0, x1)][side]
-        cy = [rng.uniform(y0, y1), rng.uniform(y0, y1), y0, y1][side]
+        side = rng.integers(4)  # come in from one edge of the box; a stick lies across it anywhere
+        cx = rng.uniform(x0, x1) if stick else [x0, x1, rng.uniform(x0, x1), rng.uniform(x0, x1)][side]
+        cy = rng.uniform(y0, y1) if stick else [rng.uniform(y0, y1), rng.uniform(y0, y1), y0, y1][side]
         mask = np.zeros((height, width), np.uint8)
-        if rng.random() < 0.5:
+        direction = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+        if stick:  # a thick line with round caps: the stadium shape of a pen seen from above
+            ends = np.array([cx, cy]) + np.outer([-0.5, 0.5], direction) * (long_side - short_side)
+            cv2.line(mask, *(tuple(int(v) for v in np.rint(end)) for end in ends), 1, max(2, int(round(short_side))), cv2.LINE_8)
+        elif rng.random() < 0.5:
             corners = cv2.boxPoints(((float(cx), float(cy)), (float(long_side), float(short_side)), float(angle)))
             cv2.fillPoly(mask, [np.rint(corners).astype(np.int32)], 1)
         else:
@@ -248,9 +259,17 @@ def occlude(canvas: np.ndarray, box, cover: float, rng: np.random.Generator) -> 
         if not cover * 0.6 <= covered <= min(0.5, cover * 1.4):
             continue
         ys, xs = np.nonzero(mask)
-        if rng.random() < 0.5:  # a flat thing with a light ramp across it
+        if stick:  # Lambert's cosine across a cylinder, the light from one side, and a specular line
+            across = ((xs - cx) * -direction[1] + (ys - cy) * direction[0]) / max(short_side / 2, 1)
+            normal_angle = np.arcsin(np.clip(across, -1, 1))
+            light = rng.uniform(-0.8, 0.8)
+            shade = 0.35 + 0.65 * np.clip(np.cos(normal_angle - light), 0, 1)
             colour = rng.uniform(0, 255, 3)
-            ramp = ((xs - cx) * np.cos(np.radians(angle)) + (ys - cy) * np.sin(np.radians(angle))) / max(long_side, 1)
+            shine = np.exp(-((normal_angle - light / 2) ** 2) / 0.02) * rng.uniform(0.2, 0.7)
+            paint = np.clip(colour[None] * shade[:, None] + (255 - colour[None] * shade[:, None]) * shine[:, None], 0, 255)
+        elif rng.random() < 0.5:  # a flat thing with a light ramp across it
+            colour = rng.uniform(0, 255, 3)
+            ramp = ((xs - cx) * direction[0] + (ys - cy) * direction[1]) / max(long_side, 1)
             paint = np.clip(colour[None] * (1 + 0.3 * ramp[:, None]), 0, 255)
         else:  # a patch of the photo itself, from elsewhere
             dy, dx = 0, 0
@@ -308,8 +327,9 @@ class CopyPaste:
                     labels.append(cutout.label)
 
         if len(xyxy) and rng.random() < params.occlude_p:
-            for index in rng.permutation(len(xyxy))[: int(rng.integers(params.occlude_count[0], params.occlude_count[1] + 1))]:
-                occlude(canvas, xyxy[index], rng.uniform(*params.occlude_cover), rng)
+            count = max(1, int(round(rng.uniform(*params.occlude_share) * len(xyxy))))
+            for index in rng.permutation(len(xyxy))[:count]:
+                occlude(canvas, xyxy[index], rng.uniform(*params.occlude_cover), rng, params.stick_p)
 
         height, width = canvas.shape[:2]
         new_boxes = box_convert(torch.tensor(xyxy, dtype=torch.float32).reshape(-1, 4), "xyxy", boxes.format.value.lower())

@@ -113,6 +113,34 @@ def test_an_occluder_covers_part_of_the_chocolate_and_nothing_far_from_it():
     assert placed >= 5
 
 
+def test_a_stick_lies_across_the_chocolate_as_a_shaded_cylinder():
+    """A pen across a chocolate: it covers part of the box, reaches beyond it (it is longer than
+    the chocolate), and is shaded across its width, not a flat stripe."""
+    rng = np.random.default_rng(1)
+    placed = 0
+    for _ in range(10):
+        canvas = np.full((200, 300, 3), 120, np.uint8)
+        canvas[80:120, 130:170] = (200, 30, 30)
+        before = canvas.copy()
+        if not copy_paste.occlude(canvas, (130, 80, 170, 120), 0.25, rng, stick_p=1.0):
+            continue
+        placed += 1
+        changed = np.any(canvas != before, axis=2)
+        assert 0.1 <= changed[80:120, 130:170].mean() <= 0.5
+        assert changed.sum() > 1.5 * changed[80:120, 130:170].sum()  # it goes on past the chocolate
+        assert canvas[changed].astype(int).sum(1).std() > 10  # a lit cylinder: darker towards one side
+    assert placed >= 5
+
+
+def test_half_the_chocolates_at_most_are_occluded_and_always_one(folder):
+    samples = dataset.DetectionDataset(folder / "images")
+    params = copy_paste.CopyPasteParams(paste_p=0.0, restyle_p=0.0, occlude_p=1.0, occlude_share=(0.0, 0.0))
+    image, target = samples.load(0)
+    torch.manual_seed(0)
+    out, _ = copy_paste.copy_paste(samples, params)(image, target)
+    assert not torch.equal(out.as_subclass(torch.Tensor), image.as_subclass(torch.Tensor))  # a share of 0 still occludes one
+
+
 def test_occluded_chocolates_keep_their_boxes_in_the_training_sample(folder):
     samples = dataset.DetectionDataset(folder / "images")
     transform = copy_paste.copy_paste(samples, copy_paste.CopyPasteParams(paste_p=0.0, restyle_p=0.0, occlude_p=1.0))
