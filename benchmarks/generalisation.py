@@ -81,28 +81,29 @@ def main() -> None:
         sizes = [input_size(size) for size in args.input_size] if args.input_size else [None]
         for mode in args.tta:
             tta.views(mode)
-        runs = [
-            (pair, size, mode, kind) for pair in zip(names, args.weights) for size in sizes for mode in args.tta for kind in args.thresholds
-        ]
-        for (name, weights), size, mode, kind in runs:
+        for (label, weights), size in [(pair, size) for pair in zip(names, args.weights) for size in sizes]:
             model, side = predict.load_for_inference(weights, args.device)
             if size is not None:
                 if not hasattr(model, "transform"):
                     raise ChocoError("--input-size is the Faster R-CNN's input (YOLO12s counts at its square side)", weights)
                 # torchvision's GeneralizedRCNNTransform resizes every image to these sides
                 model.transform.min_size, model.transform.max_size = (size[0],), size[1]
-                name = f"{name} at {size[0]}/{size[1]}"
-            if mode != "none":
-                name = f"{name}, TTA {mode}"
-            if kind == "per-class":
-                name = f"{name}, per-class thresholds"
-            found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed, tta=mode, per_class=kind == "per-class")
-            print(f"\n{name}: shift suite at threshold {judge.describe(found.threshold)}")
-            if isinstance(found.threshold, dict):
-                print("  " + ", ".join(f"{cls} {value:.2f}" for cls, value in found.threshold.items()))
-            print(shifts.wide(found.shifts).round(4).to_string())
-            per_setting = {f"{r['shift']} {r['severity']}": r["f1"] for _, r in found.shifts[found.shifts["severity"] > 0].iterrows()}
-            rows.append({"model": name, **found.row(), **per_setting})
+                label = f"{label} at {size[0]}/{size[1]}"
+            # the thresholds change no detection: each suite runs once for all of them
+            with predict.remembering_detections():
+                for mode, kind in [(mode, kind) for mode in args.tta for kind in args.thresholds]:
+                    name = label if mode == "none" else f"{label}, TTA {mode}"
+                    if kind == "per-class":
+                        name = f"{name}, per-class thresholds"
+                    found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed, tta=mode, per_class=kind == "per-class")
+                    print(f"\n{name}: shift suite at threshold {judge.describe(found.threshold)}")
+                    if isinstance(found.threshold, dict):
+                        print("  " + ", ".join(f"{cls} {value:.2f}" for cls, value in found.threshold.items()))
+                    print(shifts.wide(found.shifts).round(4).to_string())
+                    per_setting = {
+                        f"{r['shift']} {r['severity']}": r["f1"] for _, r in found.shifts[found.shifts["severity"] > 0].iterrows()
+                    }
+                    rows.append({"model": name, **found.row(), **per_setting})
     except ChocoError as exc:
         sys.exit(f"error: {exc}")
     table = pd.DataFrame(rows)

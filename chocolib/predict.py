@@ -9,6 +9,8 @@ copies ``sample_submission.csv``'s header and ids exactly.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -183,11 +185,48 @@ def detect(
     return found
 
 
+#: While `remembering_detections` holds: what `detect_photos` found, by model, settings and pixels.
+_remembered: dict | None = None
+
+
+@contextlib.contextmanager
+def remembering_detections():
+    """Within it, `detect_photos` on the same model object, with the same settings, on the same
+    pixels returns what it found the first time instead of running the model again: detections do
+    not depend on the threshold, so suites judged at several thresholds detect once. Keep it around
+    one model whose weights and input size do not change inside it."""
+    global _remembered
+    outer = _remembered
+    _remembered = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _remembered = outer
+
+
+def _pixels_key(photos) -> str:
+    digest = hashlib.sha1()
+    for image, photo_id in photos:
+        digest.update(f"{photo_id}:{tuple(image.shape)}:{image.dtype}".encode())
+        digest.update(image.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def detect_photos(
     model, photos, ids: list[str], batch_size: int = 4, device=None, tta: str = "none", desc: str | None = "detect", amp: str = "off"
 ) -> Detections:
     """`detect` on photos already decoded: `photos` is any sequence of (uint8 C × H × W tensor, id)
     (`TestDataset`, or a list in memory). `desc` None: no progress bar."""
+    if _remembered is None:
+        return _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp)
+    # the model itself is kept in the value, so its id cannot be reused by another model meanwhile
+    key = (id(model), str(device), tta, amp, tuple(ids), _pixels_key(photos))
+    if key not in _remembered:
+        _remembered[key] = (model, _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp))
+    return _remembered[key][1]
+
+
+def _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp) -> Detections:
     import torch
     from torch.utils.data import DataLoader
 

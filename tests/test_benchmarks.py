@@ -59,3 +59,15 @@ def test_seed_spread_refuses_a_given_run_trained_otherwise(tiny_checkpoint, tiny
     assert not any(tmp_path.iterdir()), "nothing may train before the given run is checked"
     one = _run("seed_spread.py", "--data", tiny_split, "--seeds", 1, 1, "--work", tmp_path)
     assert one.returncode != 0 and "at least two different seeds" in one.stderr
+
+
+def test_generalisation_judges_one_and_per_class_thresholds_from_one_detection_pass(tiny_checkpoint, tiny_split, tmp_path):
+    args = ["--weights", tiny_checkpoint, "--names", "tiny", "--val", tiny_split / "val", "--thresholds", "one", "per-class"]
+    done = _run("generalisation.py", *args, "--csv", tmp_path / "judged.csv")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "judged.csv")
+    assert table["model"].tolist() == ["tiny", "tiny, per-class thresholds"]
+    assert float(table["threshold"].iloc[0]) > 0 and table["threshold"].iloc[1].startswith("per class ")
+    assert table["zoom_out 3"].between(0, 1).all() and table["criterion"].between(0, 1).all()
+    # per-class thresholds climb from the one threshold class by class: never below it on the photos they are chosen on
+    assert table["clean F1"].iloc[1] >= table["clean F1"].iloc[0] - 1e-4

@@ -220,6 +220,22 @@ def test_detect_with_sizes_shows_the_detector_each_photo_at_its_input_size_and_l
         predict.detect(_FixedModel(), folder, max_side=150, tta="sizes")
 
 
+def test_remembered_detections_run_the_model_once_per_pixels_and_only_inside(tmp_path):
+    folder = _photos(tmp_path / "test", ["L1.jpg", "L2.jpg"], size=(300, 200))
+    model = _FixedModel()
+    with predict.remembering_detections():
+        first = predict.detect(model, folder, max_side=150)
+        again = predict.detect(model, folder, max_side=150)
+        assert again is first and len(model.seen) == 2  # the same pixels: the model ran once
+        predict.detect(model, folder, max_side=120)  # other pixels (smaller): it runs
+        assert len(model.seen) == 4
+        predict.detect(model, folder, max_side=150, tta="flips")  # another TTA: it runs, 4 views of each photo
+        assert len(model.seen) == 12
+        predict.detect(_FixedModel(), folder, max_side=150)  # another model: its own run, not the first's
+    predict.detect(model, folder, max_side=150)
+    assert len(model.seen) == 14  # outside, nothing is remembered
+
+
 def test_detect_refuses_an_empty_folder_and_a_corrupt_photo(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ChocoError, match="no photos"):
