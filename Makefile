@@ -10,7 +10,7 @@ PY      := $(VENV)/bin/python
 
 .PHONY: all setup latex run test lint canonical clean
 
-## all: set up, then run the whole pipeline on the embedded dataset (PROFILE=cpu, 45–100 min on 2 cores; PROFILE=tiny, ~6 min)
+## all: set up, then run the whole pipeline on the embedded dataset (PROFILE=cpu, 45–105 min on 2 cores; PROFILE=tiny, ~6 min)
 all: setup run
 
 ## setup: a virtual environment with the pinned requirements and chocolib (editable), and LaTeX for the PDF report

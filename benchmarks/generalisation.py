@@ -10,6 +10,7 @@ the criterion `chocolib.judge` ranks by.
     python benchmarks/generalisation.py --input-size 512/768 640/960 --dev-hard ...  # one Faster R-CNN at two input sizes
     python benchmarks/generalisation.py --tta none sizes --dev-hard ...  # without and with test-time augmentation
     python benchmarks/generalisation.py --thresholds one per-class --dev-hard ...  # one threshold, or one per class
+    python benchmarks/generalisation.py --thresholds one 0.6 0.7 --dev-hard ...  # the chosen one against fixed ones
 
 Prints, per checkpoint, the shift suite's table (F1 per shift and severity), then one row per
 checkpoint: its threshold, the four F1s and the criterion. `--csv` writes that summary with the
@@ -33,6 +34,19 @@ def input_size(text: str) -> tuple[int, int]:
     if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts) or int(parts[0]) > int(parts[1]):
         raise ChocoError(f"--input-size {text!r}: expected MIN/MAX in pixels, MIN ≤ MAX (e.g. 640/960)")
     return int(parts[0]), int(parts[1])
+
+
+def threshold_kind(text: str) -> str | float:
+    """``one``, ``per-class`` or a fixed threshold in (0, 1)."""
+    if text in ("one", "per-class"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one, per-class or a threshold between 0 and 1")
+    return value
 
 
 def main() -> None:
@@ -61,9 +75,10 @@ def main() -> None:
     parser.add_argument(
         "--thresholds",
         nargs="+",
-        choices=["one", "per-class"],
+        type=threshold_kind,
         default=["one"],
-        help="judge at the one threshold clean validation chooses, and/or at one per class chosen there too",
+        help="judge at the one threshold clean validation chooses (one), at one per class chosen there too (per-class), "
+        "and/or at fixed thresholds (numbers: what another choice would have given)",
     )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
@@ -95,7 +110,12 @@ def main() -> None:
                     name = label if mode == "none" else f"{label}, TTA {mode}"
                     if kind == "per-class":
                         name = f"{name}, per-class thresholds"
-                    found = judge.judge(model, args.val, side, args.dev_hard, seed=args.seed, tta=mode, per_class=kind == "per-class")
+                    fixed = kind if isinstance(kind, float) else None
+                    if fixed is not None:
+                        name = f"{name}, threshold fixed at {fixed:.2f}"
+                    found = judge.judge(
+                        model, args.val, side, args.dev_hard, threshold=fixed, seed=args.seed, tta=mode, per_class=kind == "per-class"
+                    )
                     print(f"\n{name}: shift suite at threshold {judge.describe(found.threshold)}")
                     if isinstance(found.threshold, dict):
                         print("  " + ", ".join(f"{cls} {value:.2f}" for cls, value in found.threshold.items()))
