@@ -237,7 +237,7 @@ def occlude(canvas: np.ndarray, box, cover: float, rng: np.random.Generator, sti
     stick = rng.random() < stick_p
     for _ in range(8):
         size = rng.uniform(0.4, 1.2) * max(bw, bh)
-        if stick:  # thickness a fifth to a half of the chocolate, length a few chocolates
+        if stick:  # thickness 0.15–0.5 of the chocolate, length two to five chocolates
             long_side, short_side = max(bw, bh) * rng.uniform(2.0, 5.0), max(bw, bh) * rng.uniform(0.15, 0.5)
         else:
             long_side, short_side = size * rng.uniform(1.5, 4.0), size * rng.uniform(0.3, 0.8)
