@@ -16,7 +16,7 @@ threshold) of the best epoch's checkpoint — all on the split's validation phot
 
 The validation photos share the training photos' look and scale, so a candidate is ranked by
 **one criterion** (`chocolib.judge`): the mean of four F1s, printed beside it, all at the threshold
-chosen on clean validation — clean validation, the corruption suite (`chocolib.robustness`), the
+notebook 05 chooses (on the first three) — clean validation, the corruption suite (`chocolib.robustness`), the
 shift suite (`chocolib.shifts`: camera distance, occlusion, shadow) and, with ``--dev-hard``, the
 public hard set (without it, the mean of the other three). A candidate that wins clean validation
 but loses the rest does not win.
@@ -145,7 +145,6 @@ def score(candidate: Candidate, out: Path, split: Path, dev_hard: Path | None = 
     truth = predict.true_counts(annotations.read_labels(split / "val" / "labels"), found.ids)
     sweep = predict.threshold_sweep(found, truth)
     best = sweep.loc[sweep["f1"].idxmax()]
-    chosen = predict.choose_threshold(found, truth).threshold
     return {
         "candidate": candidate.name,
         "backbone": candidate.backbone,
@@ -162,7 +161,8 @@ def score(candidate: Candidate, out: Path, split: Path, dev_hard: Path | None = 
         "F1@0.6": predict.f1_at(found, truth, 0.6),
         "best F1": float(best["f1"]),
         "at": float(best["threshold"]),
-        **judge.judge(model, split / "val", None, dev_hard, chosen, seed).row(),
+        # the threshold as notebook 05 chooses it: on clean validation and its two suites
+        **judge.judge(model, split / "val", None, dev_hard, seed=seed).row(),
     }
 
 
@@ -216,7 +216,7 @@ def main() -> None:
     from chocolib import judge
 
     parts = [c for c in judge.PARTS if c in table.columns]
-    print(f"\nranked by the criterion, the mean of {', '.join(parts)} (at the threshold chosen on clean validation):")
+    print(f"\nranked by the criterion, the mean of {', '.join(parts)} (at the threshold chosen on validation and its suites):")
     print(table[["candidate", *parts, "criterion"]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 

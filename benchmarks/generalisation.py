@@ -1,7 +1,7 @@
 """How far a checkpoint's counting holds beyond its validation photos: clean validation, the
 corruption suite, the shift suite (camera farther and closer, things lying across chocolates, hard
-shadows) and the public hard set, at the threshold chosen on clean validation, and their mean —
-the criterion `chocolib.judge` ranks by.
+shadows) and the public hard set, at the threshold notebook 05 chooses (on clean validation and its
+two suites, never on the hard set), and their mean — the criterion `chocolib.judge` ranks by.
 
     python benchmarks/generalisation.py --dev-hard ../shared/data/iapr2025-dev-hard     # the committed run's model
     python benchmarks/generalisation.py --weights runs/a/models/faster_rcnn/best.pt runs/b/models/faster_rcnn/best.pt \\
@@ -10,7 +10,7 @@ the criterion `chocolib.judge` ranks by.
     python benchmarks/generalisation.py --input-size 512/768 640/960 --dev-hard ...  # one Faster R-CNN at two input sizes
     python benchmarks/generalisation.py --tta none sizes --dev-hard ...  # without and with test-time augmentation
     python benchmarks/generalisation.py --thresholds one per-class --dev-hard ...  # one threshold, or one per class
-    python benchmarks/generalisation.py --thresholds one 0.6 0.7 --dev-hard ...  # the chosen one against fixed ones
+    python benchmarks/generalisation.py --thresholds one clean 0.6 0.7 --dev-hard ...  # against clean validation's choice, fixed ones
 
 Prints, per checkpoint, the shift suite's table (F1 per shift and severity), then one row per
 checkpoint: its threshold, the four F1s and the criterion. `--csv` writes that summary with the
@@ -37,15 +37,15 @@ def input_size(text: str) -> tuple[int, int]:
 
 
 def threshold_kind(text: str) -> str | float:
-    """``one``, ``per-class`` or a fixed threshold in (0, 1)."""
-    if text in ("one", "per-class"):
+    """``one``, ``clean``, ``per-class`` or a fixed threshold in (0, 1)."""
+    if text in ("one", "clean", "per-class"):
         return text
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected one, per-class or a threshold between 0 and 1")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one, clean, per-class or a threshold between 0 and 1")
     return value
 
 
@@ -77,8 +77,9 @@ def main() -> None:
         nargs="+",
         type=threshold_kind,
         default=["one"],
-        help="judge at the one threshold clean validation chooses (one), at one per class chosen there too (per-class), "
-        "and/or at fixed thresholds (numbers: what another choice would have given)",
+        help="judge at the one threshold notebook 05 chooses on clean validation and its suites (one), at the one clean "
+        "validation alone chooses (clean), at one per class chosen as notebook 05 chooses (per-class), and/or at fixed "
+        "thresholds (numbers: what another choice would have given)",
     )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
@@ -110,11 +111,21 @@ def main() -> None:
                     name = label if mode == "none" else f"{label}, TTA {mode}"
                     if kind == "per-class":
                         name = f"{name}, per-class thresholds"
+                    if kind == "clean":
+                        name = f"{name}, threshold chosen on clean validation"
                     fixed = kind if isinstance(kind, float) else None
                     if fixed is not None:
                         name = f"{name}, threshold fixed at {fixed:.2f}"
                     found = judge.judge(
-                        model, args.val, side, args.dev_hard, threshold=fixed, seed=args.seed, tta=mode, per_class=kind == "per-class"
+                        model,
+                        args.val,
+                        side,
+                        args.dev_hard,
+                        threshold=fixed,
+                        seed=args.seed,
+                        tta=mode,
+                        per_class=kind == "per-class",
+                        choose_on="clean" if kind == "clean" else "suites",
                     )
                     print(f"\n{name}: shift suite at threshold {judge.describe(found.threshold)}")
                     if isinstance(found.threshold, dict):

@@ -8,8 +8,9 @@ contrast, colour cast, hue shift) at three severities each, for any checkpoint.
 
 Prints, per test-time augmentation, one row per corruption (F1 at severities 1–3 and their mean),
 then one row per test-time augmentation: its threshold, the clean F1, the corruption F1 (the mean
-over every corruption and severity) and images/s. The threshold is chosen on the clean validation
-photos with that test-time augmentation, as notebook 05 does (or given with --threshold).
+over every corruption and severity) and images/s. The threshold is chosen on the clean and the
+corrupted validation photos with that test-time augmentation, as notebook 05 chooses a threshold
+for a test-time augmentation it runs no shift suite with (or given with --threshold).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def main() -> None:
         default=REPO / "data" / "processed" / "augmented" / "val",
         help="a split folder written by augment (images/ and labels/)",
     )
-    parser.add_argument("--threshold", type=float, default=None, help="default: chosen on the clean photos, per test-time augmentation")
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="default: chosen on the clean and corrupted photos, per test-time augmentation"
+    )
     parser.add_argument("--tta", nargs="+", default=["none"], help="test-time augmentations to compare (chocolib.tta.MODES)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", default=None, help="some corruptions only")

@@ -236,15 +236,17 @@ def occlude(canvas: np.ndarray, box, cover: float, rng: np.random.Generator, sti
         return False
     stick = rng.random() < stick_p
     for _ in range(8):
-        size = rng.uniform(0.4, 1.2) * max(bw, bh)
-        if stick:  # thickness 0.15–0.5 of the chocolate, length two to five chocolates
+        if stick:  # thickness 0.15–0.5 of the chocolate, length two to five chocolates, across it anywhere
             long_side, short_side = max(bw, bh) * rng.uniform(2.0, 5.0), max(bw, bh) * rng.uniform(0.15, 0.5)
-        else:
+            angle = rng.uniform(0, 180)
+            cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        else:  # a thing of about the chocolate's size, coming in from one edge of the box
+            size = rng.uniform(0.4, 1.2) * max(bw, bh)
             long_side, short_side = size * rng.uniform(1.5, 4.0), size * rng.uniform(0.3, 0.8)
-        angle = rng.uniform(0, 180)
-        side = rng.integers(4)  # come in from one edge of the box; a stick lies across it anywhere
-        cx = rng.uniform(x0, x1) if stick else [x0, x1, rng.uniform(x0, x1), rng.uniform(x0, x1)][side]
-        cy = rng.uniform(y0, y1) if stick else [rng.uniform(y0, y1), rng.uniform(y0, y1), y0, y1][side]
+            angle = rng.uniform(0, 180)
+            side = rng.integers(4)
+            cx = [x0, x1, rng.uniform(x0, x1), rng.uniform(x0, x1)][side]
+            cy = [rng.uniform(y0, y1), rng.uniform(y0, y1), y0, y1][side]
         mask = np.zeros((height, width), np.uint8)
         direction = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
         if stick:  # a thick line with round caps: the stadium shape of a pen seen from above

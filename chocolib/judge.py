@@ -1,7 +1,8 @@
 """Judging a model beyond its validation photos: one criterion over four measurements.
 
 The validation split shares the training photos' look and scale, so a model is judged on four
-count F1s, all at the threshold chosen on clean validation (`predict.choose_threshold`):
+count F1s, all at one threshold chosen on the first three (`predict.choose_threshold`; dev-hard
+chooses nothing):
 
 * **clean** — the validation photos as they are;
 * **corruption** — the mean over the corruption suite (`chocolib.robustness`: blur, noise, JPEG,
@@ -25,6 +26,9 @@ import pandas as pd
 from chocolib import annotations, predict, robustness, shifts
 
 PARTS = ("clean F1", "corruption F1", "shift F1", "dev-hard F1")
+#: Where a threshold left to `judge` is chosen: on clean validation and its corruption and shift
+#: suites (notebook 05's rule), or on clean validation alone (the rule before it)
+CHOOSE_ON = ("suites", "clean")
 
 
 def parts(clean: float, corruption: float | None, shift: float | None, dev_hard: float | None = None) -> dict[str, float]:
@@ -72,24 +76,32 @@ def judge(
     corruptions=None,
     tta: str = "none",
     per_class: bool = False,
+    choose_on: str = "suites",
 ) -> Judgement:
     """The four measurements of `model` on a split folder `val_dir` (``images/``, ``labels/``) and
-    the counted set `dev_hard` (None: three parts), at `threshold` (None: chosen on clean validation,
-    one for every class, or with `per_class` one per class, `predict.per_class_thresholds`)."""
+    the counted set `dev_hard` (None: three parts), at `threshold` (None: chosen as notebook 05
+    chooses it, on clean validation and its two suites, or with `choose_on` "clean" on clean
+    validation alone; one for every class, or with `per_class` one per class,
+    `predict.per_class_thresholds`)."""
+    if choose_on not in CHOOSE_ON:
+        raise ValueError(f"choose_on {choose_on!r}: one of {', '.join(CHOOSE_ON)}")
     val_dir = Path(val_dir)
     labels = annotations.read_labels(val_dir / "labels")
     found = predict.detect(model, val_dir / "images", side, tta=tta)
     truth = predict.true_counts(labels, found.ids)
+    corrupted = robustness.detect_corrupted(model, val_dir / "images", side, seed, corruptions, tta=tta)
+    shifted = shifts.detect_shifted(model, val_dir / "images", labels, side, seed, tta=tta)
     if threshold is None:
-        choice = predict.choose_threshold(found, truth)
+        suites = {"corruption F1": corrupted.counted_sets(truth), "shift F1": shifted.counted_sets()} if choose_on == "suites" else None
+        choice = predict.choose_threshold(found, truth, suites)
         threshold = choice.per_class if per_class else choice.threshold
-    corrupted = robustness.corruption_table(model, val_dir / "images", truth, side, threshold, seed, corruptions, tta=tta)
-    shifted, errors = shifts.shift_table(model, val_dir / "images", labels, side, threshold, seed, tta=tta)
+    corruption_rows = corrupted.rows(truth, threshold)
+    shift_rows, errors = shifted.rows(threshold)
     hard = None if dev_hard is None else predict.score_counted_folder(model, dev_hard, side, threshold, tta)[0]
     measured = parts(
         predict.f1_at(found, truth, threshold),
-        robustness.summary(corrupted)["corruption_f1"],
-        shifts.summary(shifted)["shift_f1"],
+        robustness.summary(corruption_rows)["corruption_f1"],
+        shifts.summary(shift_rows)["shift_f1"],
         None if hard is None else hard["f1"],
     )
-    return Judgement(threshold, measured, corrupted, shifted, errors, hard)
+    return Judgement(threshold, measured, corruption_rows, shift_rows, errors, hard)

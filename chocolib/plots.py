@@ -353,37 +353,61 @@ def detections_grid(panels: list[tuple[str, object, pd.DataFrame, pd.DataFrame]]
 # Notebook 05: the threshold, the counts, the errors
 # --------------------------------------------------------------------------------------------
 def threshold_curve(choice) -> plt.Figure:
-    """Validation count-F1 against the score threshold (a `predict.ThresholdChoice`): the sweep, the
-    chosen point, the seed's 0.6 and its grid, and the per-class thresholds' F1 as a line."""
+    """Count F1 against the score threshold (a `predict.ThresholdChoice`): clean validation's sweep,
+    each suite's mean F1 and their mean (what the threshold is chosen by), the chosen point, what
+    clean validation alone would choose, the seed's 0.6 and its grid, and the per-class thresholds'
+    clean F1 as a line."""
     sweep, grid = choice.sweep, choice.seed_grid
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    suites = [name for name in choice.chosen_on if name != "clean F1"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
     ax.plot(
         sweep["threshold"],
         sweep["f1"],
         color="tab:blue",
-        label=f"sweep {sweep['threshold'].min():.2f}–{sweep['threshold'].max():.2f} by 0.01",
+        label=f"clean validation, {sweep['threshold'].min():.2f}–{sweep['threshold'].max():.2f} by 0.01",
     )
-    ax.scatter(grid["threshold"], grid["f1"], marker="s", s=28, color="tab:orange", zorder=3, label="the seed's grid")
+    for name, colour in zip(suites, ("tab:purple", "tab:brown", "tab:olive")):
+        ax.plot(sweep["threshold"], sweep[name], color=colour, linewidth=1, label=f"{name.removesuffix(' F1')} suite, mean")
+    top = sweep["objective"] if suites else sweep["f1"]
+    if suites:
+        ax.plot(sweep["threshold"], top, color="black", linewidth=1.8, label="their mean: what the threshold is chosen by")
+    ax.scatter(grid["threshold"], grid["f1"], marker="s", s=28, color="tab:orange", zorder=3, label="the seed's grid (clean)")
+    chosen = float(top[np.isclose(sweep["threshold"], choice.threshold)].iloc[0])
     ax.scatter(
         [choice.threshold],
-        [choice.f1],
+        [chosen],
         marker="*",
         s=160,
         color="tab:red",
         zorder=4,
-        label=f"chosen {choice.threshold:.2f}: F1 {choice.f1:.3f}",
+        label=f"chosen {choice.threshold:.2f}: clean F1 {choice.f1:.3f}" + (f", mean {chosen:.3f}" if suites else ""),
     )
-    ax.axvline(0.6, color="tab:orange", linestyle=":", linewidth=1, label=f"the seed's 0.6: F1 {choice.seed_f1:.3f}")
+    if suites and not np.isclose(choice.clean_threshold, choice.threshold):
+        ax.scatter(
+            [choice.clean_threshold],
+            [choice.clean_threshold_f1],
+            marker="v",
+            s=60,
+            color="tab:blue",
+            zorder=4,
+            label=f"clean validation alone would choose {choice.clean_threshold:.2f}",
+        )
+    ax.axvline(0.6, color="tab:orange", linestyle=":", linewidth=1, label=f"the seed's 0.6: clean F1 {choice.seed_f1:.3f}")
     ax.axhline(
-        choice.per_class_f1, color="tab:green", linestyle="--", linewidth=1, label=f"per-class thresholds: F1 {choice.per_class_f1:.3f}"
+        choice.per_class_f1,
+        color="tab:green",
+        linestyle="--",
+        linewidth=1,
+        label=f"per-class thresholds: clean F1 {choice.per_class_f1:.3f}",
     )
     ax.set_xlabel("score threshold")
-    ax.set_ylabel("validation count F1")
-    low = min(sweep["f1"].min(), grid["f1"].min(), choice.per_class_f1)
-    ax.set_ylim(max(0.0, low - 0.05), min(1.02, max(sweep["f1"].max(), choice.per_class_f1) + 0.05))
-    ax.set_title("Choosing the score threshold on the validation photos", fontsize=10)
+    ax.set_ylabel("count F1")
+    curves = [sweep["f1"], *[sweep[name] for name in suites]]
+    low = min(min(curve.min() for curve in curves), grid["f1"].min(), choice.per_class_f1)
+    ax.set_ylim(max(0.0, low - 0.05), min(1.02, max(max(curve.max() for curve in curves), choice.per_class_f1) + 0.05))
+    ax.set_title("Choosing the score threshold on the validation photos" + (" and their suites" if suites else ""), fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=6.5, loc="lower left")
     fig.tight_layout()
     return fig
 

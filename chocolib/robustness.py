@@ -16,6 +16,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from PIL import Image
 
 from chocolib import dataset, metric
 from chocolib.errors import ChocoError
+
+if TYPE_CHECKING:
+    from chocolib.predict import Detections
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +150,71 @@ def corrupt(image: Image.Image, name: str, severity: int, seed: int = 0, photo: 
     return Image.fromarray(_to_uint8(corruption.apply(x, corruption.levels[severity - 1], rng)))
 
 
+@dataclass
+class CorruptedRun:
+    """The raw detections of one folder's photos, clean and under every corruption and severity,
+    with one test-time augmentation: what `rows` scores at any threshold without the model."""
+
+    tta: str
+    clean: Detections
+    settings: list[tuple[str, int, Detections]]  # (corruption, severity, detections)
+
+    def counted_sets(self, truth: pd.DataFrame) -> list[tuple[Detections, pd.DataFrame]]:
+        """Every corrupted setting with its true counts (a corruption moves no chocolate): the
+        corruption part of `predict.choose_threshold`'s objective."""
+        return [(found, truth) for _, _, found in self.settings]
+
+    def rows(self, truth: pd.DataFrame, threshold) -> pd.DataFrame:
+        """One row per setting (tta, corruption, severity, level, threshold, f1, images_per_s), the
+        clean row first (severity 0), at `threshold` (one number or one per class)."""
+        from chocolib import predict
+
+        common = {"tta": self.tta, "threshold": threshold}
+        rows = [
+            {
+                **common,
+                "corruption": "clean",
+                "severity": 0,
+                "level": "",
+                "f1": predict.f1_at(self.clean, truth, threshold),
+                "images_per_s": self.clean.images_per_s,
+            }
+        ]
+        for name, severity, found in self.settings:
+            rows.append(
+                {
+                    **common,
+                    "corruption": name,
+                    "severity": severity,
+                    "level": CORRUPTIONS[name].levels[severity - 1],
+                    "f1": predict.f1_at(found, truth, threshold),
+                    "images_per_s": found.images_per_s,
+                }
+            )
+        return pd.DataFrame(rows, columns=["tta", "corruption", "severity", "level", "threshold", "f1", "images_per_s"])
+
+
+def detect_corrupted(model, images, side: int | None, seed: int = 0, names=None, batch_size: int = 4, tta: str = "none") -> CorruptedRun:
+    """Raw detections on the photos of `images` (a folder), clean and under every corruption of
+    `names` (default: all) at every severity."""
+    from tqdm.auto import tqdm
+
+    from chocolib import predict
+
+    names = list(names or CORRUPTIONS)
+    photos = predict.TestDataset(images, side)  # checked once; each photo decoded once, corrupted per setting
+    decoded = [(photo_id, stem, dataset.read_photo(path, max_side=side)) for photo_id, (stem, path) in zip(photos.ids, photos.photos)]
+    clean = predict.detect_photos(
+        model, [(predict.as_tensor(image), photo_id) for photo_id, _, image in decoded], photos.ids, batch_size, tta=tta, desc=None
+    )
+    settings = []
+    for name, severity in tqdm([(n, s) for n in names for s in SEVERITIES], desc=f"corruptions (TTA {tta})", unit="setting"):
+        corrupted = [(predict.as_tensor(corrupt(image, name, severity, seed, stem)), photo_id) for photo_id, stem, image in decoded]
+        settings.append((name, severity, predict.detect_photos(model, corrupted, photos.ids, batch_size, tta=tta, desc=None)))
+    log.info("robustness: %d photos, %d settings, TTA %s", len(decoded), len(settings), tta)
+    return CorruptedRun(tta, clean, settings)
+
+
 def corruption_table(
     model,
     images,
@@ -158,47 +227,15 @@ def corruption_table(
     tta: str = "none",
 ) -> pd.DataFrame:
     """Count F1 on the photos of `images` (a folder), clean and under every corruption and severity:
-    one row each (tta, corruption, severity, level, threshold, f1, images_per_s), the clean row first
-    (severity 0). `threshold` None: the one `predict.choose_threshold` picks on the clean photos
-    with this `tta` (fused scores are not the single view's, so each TTA gets its own)."""
-    from tqdm.auto import tqdm
-
+    one row each (`CorruptedRun.rows`). `threshold` None: the one `predict.choose_threshold` picks on
+    the clean photos and these corruptions with this `tta` (fused scores are not the single view's,
+    so each TTA gets its own)."""
     from chocolib import predict
 
-    names = list(names or CORRUPTIONS)
-    photos = predict.TestDataset(images, side)  # checked once; each photo decoded once, corrupted per setting
-    decoded = [(photo_id, stem, dataset.read_photo(path, max_side=side)) for photo_id, (stem, path) in zip(photos.ids, photos.photos)]
-    clean = predict.detect_photos(
-        model, [(predict.as_tensor(image), photo_id) for photo_id, _, image in decoded], photos.ids, batch_size, tta=tta, desc=None
-    )
+    run = detect_corrupted(model, images, side, seed, names, batch_size, tta)
     if threshold is None:
-        threshold = predict.choose_threshold(clean, truth).threshold
-    common = {"tta": tta, "threshold": threshold}
-    rows = [
-        {
-            **common,
-            "corruption": "clean",
-            "severity": 0,
-            "level": "",
-            "f1": predict.f1_at(clean, truth, threshold),
-            "images_per_s": clean.images_per_s,
-        }
-    ]
-    for name, severity in tqdm([(n, s) for n in names for s in SEVERITIES], desc=f"corruptions (TTA {tta})", unit="setting"):
-        corrupted = [(predict.as_tensor(corrupt(image, name, severity, seed, stem)), photo_id) for photo_id, stem, image in decoded]
-        found = predict.detect_photos(model, corrupted, photos.ids, batch_size, tta=tta, desc=None)
-        rows.append(
-            {
-                **common,
-                "corruption": name,
-                "severity": severity,
-                "level": CORRUPTIONS[name].levels[severity - 1],
-                "f1": predict.f1_at(found, truth, threshold),
-                "images_per_s": found.images_per_s,
-            }
-        )
-    log.info("robustness: %d photos, %d settings, TTA %s", len(decoded), len(rows) - 1, tta)
-    return pd.DataFrame(rows, columns=["tta", "corruption", "severity", "level", "threshold", "f1", "images_per_s"])
+        threshold = predict.choose_threshold(run.clean, truth, {"corruption F1": run.counted_sets(truth)}).threshold
+    return run.rows(truth, threshold)
 
 
 def summary(table: pd.DataFrame) -> dict:

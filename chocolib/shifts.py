@@ -27,6 +27,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ from PIL import Image
 
 from chocolib import classes, dataset, metric
 from chocolib.errors import ChocoError
+
+if TYPE_CHECKING:
+    from chocolib.predict import Detections
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +317,79 @@ def _most_confused(matrix: np.ndarray, true_class: int) -> str:
     return classes.KAGGLE_NAMES[int(row.argmax())] if row.max() > 0 else ""
 
 
+@dataclass
+class ShiftedRun:
+    """The raw detections of one folder's photos, clean and under every shift and severity, with
+    one test-time augmentation, beside each setting's scenes (a shift moves and hides chocolates,
+    so each setting has its own truth): what `rows` scores at any threshold without the model."""
+
+    tta: str
+    ids: list[str]
+    settings: list[tuple[str, int, list[Scene], Detections]]  # (shift, severity, scenes, detections); clean first
+
+    def counted_sets(self) -> list[tuple[Detections, pd.DataFrame]]:
+        """Every shifted setting (not the clean one) with its true counts: the shift part of
+        `predict.choose_threshold`'s objective."""
+        return [(found, _truth(self.ids, scenes)) for _, severity, scenes, found in self.settings if severity > 0]
+
+    def rows(self, threshold) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Count F1 at `threshold` per setting: one row each (tta, shift, severity, level,
+        threshold, chocolates, f1, images_per_s), the clean row first (severity 0); and the
+        per-class errors of every setting (`class_errors`, with shift and severity, and from
+        `confusion`: how many of the class were detected as another class, and as which most often)."""
+        from chocolib import predict
+
+        rows, errors = [], []
+        for name, severity, scenes, found in self.settings:
+            truth = _truth(self.ids, scenes)
+            rows.append(
+                {
+                    "tta": self.tta,
+                    "shift": name,
+                    "severity": severity,
+                    "level": SHIFTS[name].levels[severity - 1] if severity else "",
+                    "threshold": threshold,
+                    "chocolates": int(truth.to_numpy().sum()),
+                    "f1": predict.f1_at(found, truth, threshold),
+                    "images_per_s": found.images_per_s,
+                }
+            )
+            matrix = confusion(found, scenes, self.ids, threshold)
+            errors.append(
+                class_errors(truth, found.counts(threshold, self.ids)).assign(
+                    shift=name,
+                    severity=severity,
+                    swapped=matrix[:-1, :-1].sum(1) - np.diag(matrix[:-1, :-1]),
+                    swapped_to=[_most_confused(matrix, c) for c in range(classes.NUM_CLASSES)],
+                )
+            )
+        columns = ["tta", "shift", "severity", "level", "threshold", "chocolates", "f1", "images_per_s"]
+        return pd.DataFrame(rows, columns=columns), pd.concat(errors, ignore_index=True)
+
+
+def detect_shifted(
+    model, images, labels: pd.DataFrame, side: int | None, seed: int = 0, names=None, batch_size: int = 4, tta: str = "none"
+) -> ShiftedRun:
+    """Raw detections on the photos of `images` (a folder, boxes from `labels`), clean and under
+    every shift of `names` (default: all) at every severity."""
+    from tqdm.auto import tqdm
+
+    from chocolib import predict
+
+    names = list(names or SHIFTS)
+    decoded = read_scenes(images, labels, side)
+    ids = [photo_id for photo_id, _, _ in decoded]
+    settings = []
+    for name, severity in tqdm([("clean", 0)] + [(n, s) for n in names for s in SEVERITIES], desc=f"shifts (TTA {tta})", unit="setting"):
+        scenes = [scene if severity == 0 else shift(scene, name, severity, seed, stem) for _, stem, scene in decoded]
+        found = predict.detect_photos(
+            model, [(predict.as_tensor(Image.fromarray(s.pixels)), i) for s, i in zip(scenes, ids)], ids, batch_size, tta=tta, desc=None
+        )
+        settings.append((name, severity, scenes, found))
+    log.info("shifts: %d photos, %d settings, TTA %s", len(decoded), len(settings) - 1, tta)
+    return ShiftedRun(tta, ids, settings)
+
+
 def shift_table(
     model,
     images,
@@ -324,51 +401,8 @@ def shift_table(
     batch_size: int = 4,
     tta: str = "none",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Count F1 on the photos of `images` (a folder, boxes from `labels`) clean and under every
-    shift and severity, at `threshold` (chosen on the clean photos): one row each (tta, shift,
-    severity, level, threshold, chocolates, f1, images_per_s), the clean row first (severity 0);
-    and the per-class errors of every setting (`class_errors`, with shift and severity, and from
-    `confusion`: how many of the class were detected as another class, and as which most often)."""
-    from tqdm.auto import tqdm
-
-    from chocolib import predict
-
-    names = list(names or SHIFTS)
-    decoded = read_scenes(images, labels, side)
-    ids = [photo_id for photo_id, _, _ in decoded]
-    settings = [("clean", 0)] + [(n, s) for n in names for s in SEVERITIES]
-    rows, errors = [], []
-    for name, severity in tqdm(settings, desc=f"shifts (TTA {tta})", unit="setting"):
-        scenes = [scene if severity == 0 else shift(scene, name, severity, seed, stem) for _, stem, scene in decoded]
-        found = predict.detect_photos(
-            model, [(predict.as_tensor(Image.fromarray(s.pixels)), i) for s, i in zip(scenes, ids)], ids, batch_size, tta=tta, desc=None
-        )
-        truth = _truth(ids, scenes)
-        counts = found.counts(threshold, ids)
-        rows.append(
-            {
-                "tta": tta,
-                "shift": name,
-                "severity": severity,
-                "level": SHIFTS[name].levels[severity - 1] if severity else "",
-                "threshold": threshold,
-                "chocolates": int(truth.to_numpy().sum()),
-                "f1": predict.f1_at(found, truth, threshold),
-                "images_per_s": found.images_per_s,
-            }
-        )
-        matrix = confusion(found, scenes, ids, threshold)
-        errors.append(
-            class_errors(truth, counts).assign(
-                shift=name,
-                severity=severity,
-                swapped=matrix[:-1, :-1].sum(1) - np.diag(matrix[:-1, :-1]),
-                swapped_to=[_most_confused(matrix, c) for c in range(classes.NUM_CLASSES)],
-            )
-        )
-    log.info("shifts: %d photos, %d settings, TTA %s", len(decoded), len(rows) - 1, tta)
-    columns = ["tta", "shift", "severity", "level", "threshold", "chocolates", "f1", "images_per_s"]
-    return pd.DataFrame(rows, columns=columns), pd.concat(errors, ignore_index=True)
+    """`ShiftedRun.rows` of `detect_shifted` at `threshold`."""
+    return detect_shifted(model, images, labels, side, seed, names, batch_size, tta).rows(threshold)
 
 
 def summary(table: pd.DataFrame) -> dict:

@@ -50,6 +50,23 @@ MUTATIONS = [
         ("tests/test_predict.py::test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_it",),
     ),
     Mutation(
+        "threshold_on_clean_only",
+        "chocolib/predict.py",
+        'chosen = plateau_middle(sweep, "objective")',
+        'chosen = plateau_middle(sweep, "f1")',
+        (
+            "tests/test_predict.py::test_a_suite_pulls_the_threshold_to_where_the_worse_photos_still_count",
+            "tests/test_judge.py::test_the_threshold_is_chosen_where_the_suites_still_count_unless_asked_for_clean_validation",
+        ),
+    ),
+    Mutation(
+        "count_curve_strict",
+        "chocolib/predict.py",
+        "keep = self.score >= (",
+        "keep = self.score > (",
+        ("tests/test_predict.py::test_count_curve_scores_as_f1_at_for_one_threshold_and_one_per_class",),
+    ),
+    Mutation(
         "tta_flag",
         "chocolib/predict.py",
         "    weights, images, out = Path(weights), Path(images), Path(out)\n    threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)",

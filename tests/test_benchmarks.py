@@ -61,16 +61,36 @@ def test_seed_spread_refuses_a_given_run_trained_otherwise(tiny_checkpoint, tiny
     assert one.returncode != 0 and "at least two different seeds" in one.stderr
 
 
-def test_generalisation_judges_one_per_class_and_fixed_thresholds_from_one_detection_pass(tiny_checkpoint, tiny_split, tmp_path):
-    args = ["--weights", tiny_checkpoint, "--names", "tiny", "--val", tiny_split / "val", "--thresholds", "one", "per-class", "0.5"]
+def test_generalisation_judges_one_clean_per_class_and_fixed_thresholds_from_one_detection_pass(tiny_checkpoint, tiny_split, tmp_path):
+    args = [
+        "--weights",
+        tiny_checkpoint,
+        "--names",
+        "tiny",
+        "--val",
+        tiny_split / "val",
+        "--thresholds",
+        "one",
+        "clean",
+        "per-class",
+        "0.5",
+    ]
     done = _run("generalisation.py", *args, "--csv", tmp_path / "judged.csv")
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(tmp_path / "judged.csv")
-    assert table["model"].tolist() == ["tiny", "tiny, per-class thresholds", "tiny, threshold fixed at 0.50"]
-    assert float(table["threshold"].iloc[0]) > 0 and table["threshold"].iloc[1].startswith("per class ")
-    assert float(table["threshold"].iloc[2]) == 0.5
+    assert table["model"].tolist() == [
+        "tiny",
+        "tiny, threshold chosen on clean validation",
+        "tiny, per-class thresholds",
+        "tiny, threshold fixed at 0.50",
+    ]
+    assert float(table["threshold"].iloc[0]) > 0 and table["threshold"].iloc[2].startswith("per class ")
+    assert float(table["threshold"].iloc[3]) == 0.5
     assert table["zoom_out 3"].between(0, 1).all() and table["criterion"].between(0, 1).all()
-    # per-class thresholds climb from the one threshold class by class: never below it on the photos they are chosen on
-    assert table["clean F1"].iloc[1] >= table["clean F1"].iloc[0] - 1e-4
+    # without dev-hard the criterion is what the threshold is chosen by: notebook 05's choice is at
+    # least as good on it as clean validation's and the fixed one, and per-class thresholds climb from it
+    one, clean, per_class, fixed = table["criterion"]
+    assert one >= max(clean, fixed) - 1e-4 and per_class >= one - 1e-4
+    assert table["clean F1"].iloc[1] >= table["clean F1"].iloc[0] - 1e-4  # clean validation's choice is best there
     refused = _run("generalisation.py", *args[:-1], "1.5")
-    assert refused.returncode != 0 and "'1.5': expected one, per-class or a threshold between 0 and 1" in refused.stderr
+    assert refused.returncode != 0 and "'1.5': expected one, clean, per-class or a threshold between 0 and 1" in refused.stderr

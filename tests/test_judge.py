@@ -50,12 +50,33 @@ def test_the_criterion_is_the_mean_of_its_four_parts(tmp_path):
     assert result.criterion == pytest.approx(expected) and result.row()["criterion"] == pytest.approx(expected)
 
 
-def test_without_a_counted_set_three_parts_and_the_threshold_is_chosen_on_clean_validation(tmp_path):
+def test_without_a_counted_set_three_parts_and_the_threshold_is_chosen_on_validation(tmp_path):
     val = _split(tmp_path / "val")
     result = judge.judge(RedSquareCounter(label=1), val, None, corruptions=["resolution"])
     assert list(result.parts) == ["clean F1", "corruption F1", "shift F1"] and result.dev_hard is None
     # every score is 0.9: the sweep's plateau of F1 1 spans every threshold up to 0.9
     assert result.threshold <= 0.9 and result.parts["clean F1"] == 1.0
+
+
+class SizeScoredCounter(RedSquareCounter):
+    """Scores a square by its size, as a detector scores a far chocolate lower: 0.9 at the photos'
+    40 × 40 px, down to 0.55 at a quarter of it (zoom out to 0.5)."""
+
+    def score(self, pixels: int) -> float:
+        return 0.55 + 0.35 * min(1.0, max(0.0, (pixels - 400) / 1200))
+
+
+def test_the_threshold_is_chosen_where_the_suites_still_count_unless_asked_for_clean_validation(tmp_path):
+    val = _split(tmp_path / "val")
+    counter = SizeScoredCounter(label=1)
+    clean = judge.judge(counter, val, None, corruptions=["resolution"], choose_on="clean")
+    suites = judge.judge(counter, val, None, corruptions=["resolution"])
+    # clean photos: every square at 0.9, so clean validation's plateau is 0.05–0.90, its middle 0.47;
+    # zoomed out to 0.5 a square scores 0.55, which only the suites see: their plateau ends there
+    assert clean.threshold == pytest.approx(0.47) and suites.threshold == pytest.approx(0.30)  # middle of 0.05–0.55
+    assert clean.parts["clean F1"] == suites.parts["clean F1"] == 1.0
+    with pytest.raises(ValueError, match="choose_on 'dev-hard'"):
+        judge.judge(counter, val, None, choose_on="dev-hard")
 
 
 def test_a_wrong_class_loses_every_part(tmp_path):
@@ -74,7 +95,7 @@ def test_parts_not_measured_are_left_out_of_the_mean():
     assert list(judge.parts(0.9, None, 0.3)) == ["clean F1", "shift F1"]
 
 
-def test_per_class_thresholds_are_chosen_on_clean_validation_and_reach_every_suite(tmp_path):
+def test_per_class_thresholds_are_chosen_on_validation_and_reach_every_suite(tmp_path):
     val = _split(tmp_path / "val")
     hard = _counted_set(tmp_path / "hard", {"L1": 3, "L2": 1})
     chosen = judge.judge(RedSquareCounter(label=1), val, None, hard, corruptions=["resolution"], per_class=True)

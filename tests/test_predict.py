@@ -98,6 +98,41 @@ def test_choose_threshold_against_hand_computed_f1():
     assert record["sweep"] == [0.05, 0.95]
 
 
+def test_count_curve_scores_as_f1_at_for_one_threshold_and_one_per_class():
+    rng = np.random.default_rng(3)
+    ids = [str(n) for n in range(6)]
+    rows = [(rng.choice(ids), NAMES[rng.integers(3)], float(np.round(rng.uniform(0.05, 1), 2))) for _ in range(40)]
+    found = _detections(rows, [*ids, "7"])  # a photo without detections, and one the truth lacks
+    truth = pd.DataFrame(rng.integers(0, 3, (6, len(NAMES))), index=pd.Index(ids, name="id"), columns=NAMES)
+    curve = predict.CountCurve(found, truth)
+    on_a_score = sorted({score for _, _, score in rows})[::5]  # a detection scoring exactly the threshold is kept
+    for threshold in (0.05, 0.37, 0.81, 0.99, *on_a_score, dict(zip(NAMES, np.linspace(0.2, 0.9, len(NAMES))))):
+        assert curve.f1(threshold) == predict.f1_at(found, truth, threshold)
+
+
+def test_a_suite_pulls_the_threshold_to_where_the_worse_photos_still_count():
+    """Clean photos: every chocolate scores 0.95 and a false one 0.55, so 0.56–0.95 is right and the
+    plateau middle 0.76. A shifted setting scores its true chocolate 0.62 only: on the mean of both,
+    only 0.56–0.62 is right on both, so that is where the threshold goes."""
+    truth = pd.DataFrame(0, index=pd.Index(["1"], name="id"), columns=NAMES)
+    truth.loc["1", "Amandina"] = 1
+    clean = _detections([("1", "Amandina", 0.95), ("1", "Arabia", 0.55)], ["1"])
+    shifted = _detections([("1", "Amandina", 0.62), ("1", "Arabia", 0.50)], ["1"])
+    alone = predict.choose_threshold(clean, truth)
+    assert alone.threshold == pytest.approx(0.75) and alone.chosen_on == ["clean F1"]  # middle of 0.56–0.95 (40 values)
+    both = predict.choose_threshold(clean, truth, {"shift F1": [(shifted, truth)]})
+    assert both.threshold == pytest.approx(0.59) and both.f1 == 1.0  # middle of 0.56–0.62
+    assert both.clean_threshold == pytest.approx(0.75) and both.clean_threshold_f1 == 1.0
+    assert both.chosen_on == ["clean F1", "shift F1"]
+    assert both.objective_at(0.75) == {"clean F1": 1.0, "shift F1": 0.0, "objective": 0.5}
+    assert both.objective_at(both.threshold)["objective"] == 1.0
+    assert both.as_dict()["objective_at_threshold"]["shift F1"] == 1.0
+    # per class: Amandina below its shifted 0.62, Arabia above its false 0.55 — both right everywhere
+    assert both.per_class["Amandina"] <= 0.62 and both.per_class["Arabia"] >= 0.56 and both.per_class_f1 == 1.0
+    with pytest.raises(ChocoError, match="at least one part"):
+        predict.Objective({"shift F1": []})
+
+
 def test_the_sweep_reaches_down_to_what_the_detectors_keep():
     """A detector trained for minutes from random weights scores its chocolates low (the committed
     YOLO12s: count F1 0.102 at 0.30, 0.468 at 0.05): the sweep starts where the detectors' raw
