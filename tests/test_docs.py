@@ -64,7 +64,7 @@ def test_the_readmes_results_are_what_the_committed_run_printed():
 
     printed = _printed("05_inference_submission.ipynb")
     summary = re.search(
-        r"Validation count F1 (?P<val>\d+\.\d+) at threshold (?P<threshold>\d+\.\d+) .*?; mAP@\.5 (?P<map>\d+\.\d+); corruption F1 "
+        r"Validation count F1 (?P<val>\d+\.\d+) at threshold (?P<threshold>\d+\.\d+)[ ,].*?; mAP@\.5 (?P<map>\d+\.\d+); corruption F1 "
         r"(?P<corruption>\d+\.\d+), shift F1 (?P<shift>\d+\.\d+), dev-hard F1 (?P<dev_hard>\d+\.\d+); their mean, the criterion: (?P<criterion>\d+\.\d+)",
         printed,
     )
