@@ -67,6 +67,13 @@ MUTATIONS = [
         ("tests/test_predict.py::test_count_curve_scores_as_f1_at_for_one_threshold_and_one_per_class",),
     ),
     Mutation(
+        "boxes_in_bf16",
+        "chocolib/models/__init__.py",
+        "    keep_boxes_in_fp32(model)\n    return model, used",
+        "    return model, used",
+        ("tests/test_precision.py::test_under_bf16_the_faster_rcnn_makes_anchors_and_decodes_boxes_in_fp32",),
+    ),
+    Mutation(
         "tta_flag",
         "chocolib/predict.py",
         "    weights, images, out = Path(weights), Path(images), Path(out)\n    threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)",

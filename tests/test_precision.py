@@ -103,3 +103,28 @@ def test_a_bf16_training_step_is_finite_and_near_fp32s():
     assert math.isfinite(losses["bf16"]) and losses["bf16"] == pytest.approx(losses["off"], rel=0.05), losses
     cosine = torch.nn.functional.cosine_similarity(grads["off"], grads["bf16"].float(), dim=0)
     assert cosine > 0.95, float(cosine)
+
+
+def test_under_bf16_the_faster_rcnn_makes_anchors_and_decodes_boxes_in_fp32():
+    """bf16's 8-bit mantissa puts a box corner at 256–512 px on a 2-px grid: the convolutions run in
+    autocast, the anchors and the heads' outputs that boxes are decoded from stay fp32."""
+    from chocolib.models import DetectorConfig, build_detector
+
+    model, _ = build_detector(DetectorConfig(backbone="efficientnet_lite0", pretrained="none", min_size=320, max_size=480))
+    model.eval()
+    seen = {}
+
+    def record(name, dtypes):
+        def hook(module, inputs, output):
+            seen[name] = dtypes(output)  # returns None: the output is left as it is
+
+        return hook
+
+    model.backbone.register_forward_hook(record("features", lambda out: {t.dtype for t in out.values()}))
+    model.rpn.anchor_generator.register_forward_hook(record("anchors", lambda anchors: {a.dtype for a in anchors}))
+    model.rpn.head.register_forward_hook(record("rpn", lambda out: {t.dtype for t in out[0] + out[1]}))
+    model.roi_heads.box_predictor.register_forward_hook(record("predictor", lambda out: {t.dtype for t in out}))
+    with torch.no_grad(), precision.resolve("bf16", CPU, "faster_rcnn").autocast():
+        model([torch.rand(3, 300, 450)])
+    assert seen["features"] == {torch.bfloat16}  # autocast still runs the network
+    assert seen["anchors"] == seen["rpn"] == seen["predictor"] == {torch.float32}

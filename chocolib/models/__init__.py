@@ -103,7 +103,37 @@ def build_detector(config: DetectorConfig = DetectorConfig()):
         import torch
 
         model = model.to(memory_format=torch.channels_last)
+    keep_boxes_in_fp32(model)
     return model, used
+
+
+def _as_float(value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_as_float(v) for v in value)
+    return value.float() if value.is_floating_point() else value
+
+
+def _float_head_outputs(module, inputs, output):
+    return _as_float(output)
+
+
+def _float_sized_maps(module, args):
+    import torch
+
+    image_list, feature_maps = args
+    # the anchor generator reads only the maps' sizes, device and dtype: views of one float32 zero
+    return image_list, [torch.zeros((), device=f.device).expand(f.shape) for f in feature_maps]
+
+
+def keep_boxes_in_fp32(model) -> None:
+    """Under bf16 (or fp16) autocast torchvision makes the anchors in the feature maps' dtype and
+    decodes boxes in the heads' output dtype: bf16's 8-bit mantissa puts a corner at 256–512 px on a
+    2-px grid (4 px above), a tenth of a far chocolate, and the tiny run's bf16 boxes moved enough to
+    lose a fifth of its detections. These hooks leave the convolutions to autocast and do the box
+    arithmetic in fp32; in fp32 they change nothing."""
+    model.rpn.anchor_generator.register_forward_pre_hook(_float_sized_maps)
+    model.rpn.head.register_forward_hook(_float_head_outputs)
+    model.roi_heads.box_predictor.register_forward_hook(_float_head_outputs)
 
 
 WEIGHT_WORDS = {
