@@ -74,6 +74,13 @@ MUTATIONS = [
         ("tests/test_precision.py::test_under_bf16_the_faster_rcnn_makes_anchors_and_decodes_boxes_in_fp32",),
     ),
     Mutation(
+        "yolo_boxes_in_bf16",
+        "chocolib/models/yolo12.py",
+        "    model.args = SimpleNamespace(**LOSS_GAINS)\n    keep_boxes_in_fp32(model)",
+        "    model.args = SimpleNamespace(**LOSS_GAINS)",
+        ("tests/test_precision.py::test_under_bf16_yolo12_decodes_its_boxes_and_computes_its_loss_in_fp32",),
+    ),
+    Mutation(
         "tta_flag",
         "chocolib/predict.py",
         "    weights, images, out = Path(weights), Path(images), Path(out)\n    threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)",

@@ -128,3 +128,22 @@ def test_under_bf16_the_faster_rcnn_makes_anchors_and_decodes_boxes_in_fp32():
         model([torch.rand(3, 300, 450)])
     assert seen["features"] == {torch.bfloat16}  # autocast still runs the network
     assert seen["anchors"] == seen["rpn"] == seen["predictor"] == {torch.float32}
+
+
+def test_under_bf16_yolo12_decodes_its_boxes_and_computes_its_loss_in_fp32():
+    """Ultralytics' head decodes boxes in its output dtype: in bf16 a corner 40 cells out lies on a
+    quarter-cell grid. The convolutions run in autocast, the decoding and the criterion in fp32."""
+    import copy
+
+    model_config, _ = train_yolo.configs_for(profiles.get("tiny"), 0, image_size=128, pretrained="none")
+    model = yolo12.build_yolo12(model_config).eval()
+    images = torch.rand(1, 3, 128, 128)
+    with torch.no_grad(), precision.resolve("bf16", CPU, "yolo12").autocast():
+        decoded, raw = model(images)
+        ema_decoded, _ = copy.deepcopy(model)(images)  # a deep copy decodes with its own head
+    assert decoded.dtype == ema_decoded.dtype == torch.float32
+    assert {t.dtype for t in raw["feats"]} == {torch.bfloat16}  # the network itself ran in bf16
+    targets = [{"boxes": torch.tensor([[40.0, 40.0, 70.0, 66.0]]), "labels": torch.tensor([3])}]
+    with precision.resolve("bf16", CPU, "yolo12").autocast():
+        total, _ = yolo12.loss(model.train(), images, targets)
+    assert total.dtype == torch.float32 and math.isfinite(float(total))

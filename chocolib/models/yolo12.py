@@ -97,7 +97,33 @@ def build_yolo12(config: YoloConfig = YoloConfig()):
     model = DetectionModel(f"yolo12{config.scale}.yaml", ch=3, nc=classes.NUM_CLASSES, verbose=False)
     model.names = dict(enumerate(classes.KAGGLE_NAMES))
     model.args = SimpleNamespace(**LOSS_GAINS)
+    keep_boxes_in_fp32(model)
     return model
+
+
+def _as_float(value):
+    if isinstance(value, dict):
+        return {key: _as_float(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_as_float(v) for v in value)
+    return value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+
+def _decode_in_fp32(head, x):
+    with torch.autocast(x["feats"][0].device.type, enabled=False):
+        return type(head)._inference(head, _as_float(x))
+
+
+def keep_boxes_in_fp32(model) -> None:
+    """Under bf16 (or fp16) autocast Ultralytics' ``Detect`` decodes its boxes in the head's output
+    dtype: its distances and the corners they give, in grid cells of up to 40 at 320² (80 at
+    640²), lie on bf16's grid of a quarter cell there, 2 px at stride 8, a tenth of a chocolate.
+    The head's convolutions stay in autocast; its decoding (the DFL and the anchor arithmetic) runs
+    in fp32, as `loss` runs the criterion. In fp32 nothing changes."""
+    from types import MethodType
+
+    head = model.model[-1]
+    head._inference = MethodType(_decode_in_fp32, head)  # bound: a deep copy (the EMA) decodes with its own head
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,7 +225,11 @@ def loss(model, images, targets, preds=None) -> tuple:
         cls.append(target["labels"].to(images.device, torch.float32).reshape(-1, 1) - 1)  # YOLO classes start at 0
         batch_idx.append(torch.full((len(xyxy),), index, dtype=torch.float32, device=images.device))
     batch = {"img": images, "batch_idx": torch.cat(batch_idx), "cls": torch.cat(cls), "bboxes": torch.cat(boxes)}
-    total, items = model.loss(batch, preds)
+    if preds is None:
+        preds = model(images)
+    # the criterion decodes boxes and assigns them to anchors: in fp32 (`keep_boxes_in_fp32`)
+    with torch.autocast(images.device.type, enabled=False):
+        total, items = model.loss(batch, _as_float(preds))
     values = items.values() if isinstance(items, dict) else items
     return total.sum(), dict(zip(LOSS_NAMES, (float(v) for v in values)))
 
