@@ -76,8 +76,8 @@ MUTATIONS = [
     Mutation(
         "yolo_boxes_in_bf16",
         "chocolib/models/yolo12.py",
-        "    model.args = SimpleNamespace(**LOSS_GAINS)\n    keep_boxes_in_fp32(model)",
-        "    model.args = SimpleNamespace(**LOSS_GAINS)",
+        "raw = decoded_in_fp32(model, model(batch))",
+        "raw = model(batch)",
         ("tests/test_precision.py::test_under_bf16_yolo12_decodes_its_boxes_and_computes_its_loss_in_fp32",),
     ),
     Mutation(

@@ -130,20 +130,29 @@ def test_under_bf16_the_faster_rcnn_makes_anchors_and_decodes_boxes_in_fp32():
     assert seen["anchors"] == seen["rpn"] == seen["predictor"] == {torch.float32}
 
 
-def test_under_bf16_yolo12_decodes_its_boxes_and_computes_its_loss_in_fp32():
+def test_under_bf16_yolo12_decodes_its_boxes_and_computes_its_loss_in_fp32(tmp_path):
     """Ultralytics' head decodes boxes in its output dtype: in bf16 a corner 40 cells out lies on a
-    quarter-cell grid. The convolutions run in autocast, the decoding and the criterion in fp32."""
+    quarter-cell grid. The convolutions run in autocast, the decoding and the criterion in fp32 —
+    and the model still pickles, as Ultralytics saves its checkpoints."""
     import copy
 
     model_config, _ = train_yolo.configs_for(profiles.get("tiny"), 0, image_size=128, pretrained="none")
     model = yolo12.build_yolo12(model_config).eval()
     images = torch.rand(1, 3, 128, 128)
     with torch.no_grad(), precision.resolve("bf16", CPU, "yolo12").autocast():
-        decoded, raw = model(images)
-        ema_decoded, _ = copy.deepcopy(model)(images)  # a deep copy decodes with its own head
-    assert decoded.dtype == ema_decoded.dtype == torch.float32
-    assert {t.dtype for t in raw["feats"]} == {torch.bfloat16}  # the network itself ran in bf16
+        raw, found, _, _ = yolo12.infer(model, list(images), model_config)
+        ema_raw, _, _, _ = yolo12.infer(copy.deepcopy(model), list(images), model_config)  # the EMA's copy
+    assert raw[0].dtype == ema_raw[0].dtype == torch.float32 and {t.dtype for t in raw[1]["feats"]} == {torch.bfloat16}
+    with torch.no_grad():
+        reference, _, _, _ = yolo12.infer(model, list(images), model_config)  # fp32 throughout
+    # an fp32 pass caches fp32 anchors, which promote bf16 distances to fp32: still decoded again
+    with torch.no_grad(), precision.resolve("bf16", CPU, "yolo12").autocast():
+        again, _, _, _ = yolo12.infer(model, list(images), model_config)
+    assert torch.equal(again[0], raw[0])
+    assert (raw[0][:, :4] - reference[0][:, :4]).abs().max() < 8.0  # corners within a stride of fp32's
     targets = [{"boxes": torch.tensor([[40.0, 40.0, 70.0, 66.0]]), "labels": torch.tensor([3])}]
     with precision.resolve("bf16", CPU, "yolo12").autocast():
         total, _ = yolo12.loss(model.train(), images, targets)
-    assert total.dtype == torch.float32 and math.isfinite(float(total))
+    assert total.dtype == torch.float32 and math.isfinite(total.item())
+    torch.save(model, tmp_path / "model.pt")
+    assert isinstance(torch.load(tmp_path / "model.pt", weights_only=False), type(model))

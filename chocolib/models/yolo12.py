@@ -97,7 +97,6 @@ def build_yolo12(config: YoloConfig = YoloConfig()):
     model = DetectionModel(f"yolo12{config.scale}.yaml", ch=3, nc=classes.NUM_CLASSES, verbose=False)
     model.names = dict(enumerate(classes.KAGGLE_NAMES))
     model.args = SimpleNamespace(**LOSS_GAINS)
-    keep_boxes_in_fp32(model)
     return model
 
 
@@ -109,21 +108,23 @@ def _as_float(value):
     return value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
 
-def _decode_in_fp32(head, x):
-    with torch.autocast(x["feats"][0].device.type, enabled=False):
-        return type(head)._inference(head, _as_float(x))
-
-
-def keep_boxes_in_fp32(model) -> None:
-    """Under bf16 (or fp16) autocast Ultralytics' ``Detect`` decodes its boxes in the head's output
-    dtype: its distances and the corners they give, in grid cells of up to 40 at 320² (80 at
-    640²), lie on bf16's grid of a quarter cell there, 2 px at stride 8, a tenth of a chocolate.
-    The head's convolutions stay in autocast; its decoding (the DFL and the anchor arithmetic) runs
-    in fp32, as `loss` runs the criterion. In fp32 nothing changes."""
-    from types import MethodType
-
+def decoded_in_fp32(model, raw):
+    """The eval-mode output `raw` (decoded boxes and scores, the head's raw maps) with the decoding
+    done again in fp32 when the forward ran under bf16 (or fp16) autocast. Ultralytics' ``Detect``
+    decodes in the head's output dtype: its distances and the corners they give, in grid cells of up
+    to 40 at 320² (80 at 640²), lie on bf16's grid of a quarter cell there, 2 px at stride 8, a
+    tenth of a chocolate. Redoing it costs the head's DFL only; the network stays in autocast. (A
+    method patched onto the head would do it inside the forward, but a pickled model, as
+    Ultralytics saves its checkpoints, could then not be loaded.)"""
+    decoded, preds = raw
     head = model.model[-1]
-    head._inference = MethodType(_decode_in_fp32, head)  # bound: a deep copy (the EMA) decodes with its own head
+    maps = preds["one2many"] if "one2one" in preds else preds
+    # the decoded tensor's dtype does not tell: anchors cached by an fp32 pass promote bf16 distances
+    if maps["boxes"].dtype == torch.float32 or head.end2end:  # YOLO12's head is not end-to-end
+        return raw
+    head.shape = None  # its anchors are made again, in fp32
+    with torch.autocast(decoded.device.type, enabled=False):
+        return head._inference(_as_float(maps)), preds
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def loss(model, images, targets, preds=None) -> tuple:
     batch = {"img": images, "batch_idx": torch.cat(batch_idx), "cls": torch.cat(cls), "bboxes": torch.cat(boxes)}
     if preds is None:
         preds = model(images)
-    # the criterion decodes boxes and assigns them to anchors: in fp32 (`keep_boxes_in_fp32`)
+    # the criterion decodes boxes and assigns them to anchors: in fp32, as `decoded_in_fp32`
     with torch.autocast(images.device.type, enabled=False):
         total, items = model.loss(batch, _as_float(preds))
     values = items.values() if isinstance(items, dict) else items
@@ -286,7 +287,7 @@ def infer(model, images, config: YoloConfig):
     """One eval-mode pass over float images of any sizes: (raw output, detections in each image's
     pixels, the letterboxed batch, the scales). The raw output also gives the loss (`loss(preds=)`)."""
     batch, scales = letterbox(images, config.image_size)
-    raw = model(batch)
+    raw = decoded_in_fp32(model, model(batch))
     detections = decode(raw, config)
     for found, scale, image in zip(detections, scales, images):
         height, width = image.shape[-2:]
