@@ -430,8 +430,8 @@ def choose_threshold(
     on the mean of the clean F1 and each suite's mean F1 — the photos a counter meets are rarely as
     clean as the validation photos, and a threshold tuned to clean photos only is too strict for
     a chocolate that is smaller, blurred or half hidden."""
-    clean = CountCurve(detections, truth)
     objective = Objective({"clean F1": [(detections, truth)], **(suites or {})})
+    clean = objective.curves["clean F1"][0]
     sweep = objective.sweep()
     sweep.insert(1, "f1", sweep["clean F1"])
     chosen = plateau_middle(sweep, "objective")
