@@ -107,14 +107,19 @@ def build_detector(config: DetectorConfig = DetectorConfig()):
     return model, used
 
 
-def _as_float(value):
+def as_float(value):
+    """Every floating-point tensor of `value` (a tensor, or dicts, lists and tuples of them) in fp32."""
+    import torch
+
+    if isinstance(value, dict):
+        return {key: as_float(v) for key, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_as_float(v) for v in value)
-    return value.float() if value.is_floating_point() else value
+        return type(value)(as_float(v) for v in value)
+    return value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
 
 def _float_head_outputs(module, inputs, output):
-    return _as_float(output)
+    return as_float(output)
 
 
 def _float_sized_maps(module, args):

@@ -100,14 +100,6 @@ def build_yolo12(config: YoloConfig = YoloConfig()):
     return model
 
 
-def _as_float(value):
-    if isinstance(value, dict):
-        return {key: _as_float(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_as_float(v) for v in value)
-    return value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() else value
-
-
 def decoded_in_fp32(model, raw):
     """The eval-mode output `raw` (decoded boxes and scores, the head's raw maps) with the decoding
     done again in fp32 when the forward ran under bf16 (or fp16) autocast. Ultralytics' ``Detect``
@@ -116,6 +108,8 @@ def decoded_in_fp32(model, raw):
     tenth of a chocolate. Redoing it costs the head's DFL only; the network stays in autocast. (A
     method patched onto the head would do it inside the forward, but a pickled model, as
     Ultralytics saves its checkpoints, could then not be loaded.)"""
+    from chocolib.models import as_float
+
     decoded, preds = raw
     head = model.model[-1]
     maps = preds["one2many"] if "one2one" in preds else preds
@@ -124,7 +118,7 @@ def decoded_in_fp32(model, raw):
         return raw
     head.shape = None  # its anchors are made again, in fp32
     with torch.autocast(decoded.device.type, enabled=False):
-        return head._inference(_as_float(maps)), preds
+        return head._inference(as_float(maps)), preds
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,11 +220,13 @@ def loss(model, images, targets, preds=None) -> tuple:
         cls.append(target["labels"].to(images.device, torch.float32).reshape(-1, 1) - 1)  # YOLO classes start at 0
         batch_idx.append(torch.full((len(xyxy),), index, dtype=torch.float32, device=images.device))
     batch = {"img": images, "batch_idx": torch.cat(batch_idx), "cls": torch.cat(cls), "bboxes": torch.cat(boxes)}
+    from chocolib.models import as_float
+
     if preds is None:
         preds = model(images)
     # the criterion decodes boxes and assigns them to anchors: in fp32, as `decoded_in_fp32`
     with torch.autocast(images.device.type, enabled=False):
-        total, items = model.loss(batch, _as_float(preds))
+        total, items = model.loss(batch, as_float(preds))
     values = items.values() if isinstance(items, dict) else items
     return total.sum(), dict(zip(LOSS_NAMES, (float(v) for v in values)))
 
