@@ -89,8 +89,8 @@ def judge(
     labels = annotations.read_labels(val_dir / "labels")
     found = predict.detect(model, val_dir / "images", side, tta=tta)
     truth = predict.true_counts(labels, found.ids)
-    corrupted = robustness.detect_corrupted(model, val_dir / "images", side, seed, corruptions, tta=tta)
-    shifted = shifts.detect_shifted(model, val_dir / "images", labels, side, seed, tta=tta)
+    corrupted = robustness.detect_corrupted(model, val_dir / "images", side, seed, corruptions, tta=tta, clean=found)
+    shifted = shifts.detect_shifted(model, val_dir / "images", labels, side, seed, tta=tta, clean=found)
     if threshold is None:
         suites = {"corruption F1": corrupted.counted_sets(truth), "shift F1": shifted.counted_sets()} if choose_on == "suites" else None
         choice = predict.choose_threshold(found, truth, suites)

@@ -296,7 +296,7 @@ def model_kind(model) -> str:
 def f1_at(detections: Detections, truth: pd.DataFrame, threshold) -> float:
     """The course metric on `truth`'s photos (indexed by id) of the counts at `threshold` (one
     number or a mapping class name → threshold)."""
-    return metric.mean_count_f1(truth.to_numpy(), detections.counts(threshold, truth.index).to_numpy())
+    return CountCurve(detections, truth).f1(threshold)
 
 
 def threshold_sweep(detections: Detections, truth: pd.DataFrame, thresholds=SWEEP) -> pd.DataFrame:
@@ -322,10 +322,13 @@ def plateau_middle(sweep: pd.DataFrame, column: str = "f1") -> float:
 
 class CountCurve:
     """One counted set (raw detections and true counts) ready to be scored at many thresholds:
-    the detections as arrays, so a threshold per class costs a comparison, not a table. Scores
-    exactly as `f1_at` does."""
+    the detections as arrays, so a threshold per class costs a comparison, not a table. The
+    counts it scores are those of `Detections.counts`."""
 
     def __init__(self, detections: Detections, truth: pd.DataFrame):
+        unknown = sorted(set(truth.index) - set(detections.ids))
+        if unknown:
+            raise ChocoError(f"{len(unknown)} id(s) have no detections run, first: {unknown[0]}")
         rows = detections.table[detections.table["score"].notna() & detections.table["id"].isin(truth.index)]
         self.truth = truth.to_numpy()
         self.photo = truth.index.get_indexer(rows["id"])

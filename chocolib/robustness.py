@@ -194,9 +194,13 @@ class CorruptedRun:
         return pd.DataFrame(rows, columns=["tta", "corruption", "severity", "level", "threshold", "f1", "images_per_s"])
 
 
-def detect_corrupted(model, images, side: int | None, seed: int = 0, names=None, batch_size: int = 4, tta: str = "none") -> CorruptedRun:
+def detect_corrupted(
+    model, images, side: int | None, seed: int = 0, names=None, batch_size: int = 4, tta: str = "none", clean: Detections | None = None
+) -> CorruptedRun:
     """Raw detections on the photos of `images` (a folder), clean and under every corruption of
-    `names` (default: all) at every severity."""
+    `names` (default: all) at every severity. `clean`: the clean photos' detections when the caller
+    has them already (`predict.detect` of the same folder, model, side and `tta`), so they are not
+    detected again."""
     from tqdm.auto import tqdm
 
     from chocolib import predict
@@ -204,9 +208,12 @@ def detect_corrupted(model, images, side: int | None, seed: int = 0, names=None,
     names = list(names or CORRUPTIONS)
     photos = predict.TestDataset(images, side)  # checked once; each photo decoded once, corrupted per setting
     decoded = [(photo_id, stem, dataset.read_photo(path, max_side=side)) for photo_id, (stem, path) in zip(photos.ids, photos.photos)]
-    clean = predict.detect_photos(
-        model, [(predict.as_tensor(image), photo_id) for photo_id, _, image in decoded], photos.ids, batch_size, tta=tta, desc=None
-    )
+    if clean is None:
+        clean = predict.detect_photos(
+            model, [(predict.as_tensor(image), photo_id) for photo_id, _, image in decoded], photos.ids, batch_size, tta=tta, desc=None
+        )
+    elif clean.ids != photos.ids:
+        raise ChocoError("the clean detections given are not of these photos", images)
     settings = []
     for name, severity in tqdm([(n, s) for n in names for s in SEVERITIES], desc=f"corruptions (TTA {tta})", unit="setting"):
         corrupted = [(predict.as_tensor(corrupt(image, name, severity, seed, stem)), photo_id) for photo_id, stem, image in decoded]

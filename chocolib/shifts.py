@@ -368,10 +368,19 @@ class ShiftedRun:
 
 
 def detect_shifted(
-    model, images, labels: pd.DataFrame, side: int | None, seed: int = 0, names=None, batch_size: int = 4, tta: str = "none"
+    model,
+    images,
+    labels: pd.DataFrame,
+    side: int | None,
+    seed: int = 0,
+    names=None,
+    batch_size: int = 4,
+    tta: str = "none",
+    clean: Detections | None = None,
 ) -> ShiftedRun:
     """Raw detections on the photos of `images` (a folder, boxes from `labels`), clean and under
-    every shift of `names` (default: all) at every severity."""
+    every shift of `names` (default: all) at every severity. `clean`: the clean photos' detections
+    when the caller has them already (`predict.detect` of the same folder, model, side and `tta`)."""
     from tqdm.auto import tqdm
 
     from chocolib import predict
@@ -379,12 +388,16 @@ def detect_shifted(
     names = list(names or SHIFTS)
     decoded = read_scenes(images, labels, side)
     ids = [photo_id for photo_id, _, _ in decoded]
+    if clean is not None and clean.ids != ids:
+        raise ChocoError("the clean detections given are not of these photos", images)
     settings = []
     for name, severity in tqdm([("clean", 0)] + [(n, s) for n in names for s in SEVERITIES], desc=f"shifts (TTA {tta})", unit="setting"):
         scenes = [scene if severity == 0 else shift(scene, name, severity, seed, stem) for _, stem, scene in decoded]
-        found = predict.detect_photos(
-            model, [(predict.as_tensor(Image.fromarray(s.pixels)), i) for s, i in zip(scenes, ids)], ids, batch_size, tta=tta, desc=None
-        )
+        if severity == 0 and clean is not None:
+            found = clean
+        else:
+            photos = [(predict.as_tensor(Image.fromarray(s.pixels)), i) for s, i in zip(scenes, ids)]
+            found = predict.detect_photos(model, photos, ids, batch_size, tta=tta, desc=None)
         settings.append((name, severity, scenes, found))
     log.info("shifts: %d photos, %d settings, TTA %s", len(decoded), len(settings) - 1, tta)
     return ShiftedRun(tta, ids, settings)

@@ -64,7 +64,7 @@ MUTATIONS = [
         "chocolib/predict.py",
         "keep = self.score >= (",
         "keep = self.score > (",
-        ("tests/test_predict.py::test_count_curve_scores_as_f1_at_for_one_threshold_and_one_per_class",),
+        ("tests/test_predict.py::test_count_curve_scores_the_counts_of_detections_for_one_threshold_and_one_per_class",),
     ),
     Mutation(
         "boxes_in_bf16",

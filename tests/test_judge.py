@@ -2,7 +2,8 @@
 
 import pytest
 
-from chocolib import classes, judge
+from chocolib import annotations, classes, judge, predict, robustness, shifts
+from chocolib.errors import ChocoError
 from conftest import RedSquareCounter, red_squares_photo
 
 # (stem, top-left corners of its red squares): 40-px squares on a 240 × 160 table
@@ -33,8 +34,12 @@ def test_the_criterion_is_the_mean_of_its_four_parts(tmp_path):
     squares: F1 2·2 / (2·2 + 1) = 0.8 there, 1 on L2, 0.9 in all."""
     val = _split(tmp_path / "val")
     hard = _counted_set(tmp_path / "hard", {"L1": 2, "L2": 1})
-    result = judge.judge(RedSquareCounter(label=1), val, None, hard, threshold=0.5, corruptions=["resolution", "jpeg"])
+    counter = RedSquareCounter(label=1)
+    result = judge.judge(counter, val, None, hard, threshold=0.5, corruptions=["resolution", "jpeg"])
     assert list(result.parts) == list(judge.PARTS)
+    # each photo is shown once clean (both suites reuse it), once per suite setting, once in dev-hard
+    settings = (2 + len(shifts.SHIFTS)) * len(shifts.SEVERITIES)
+    assert len(counter.seen) == len(PHOTOS) * (1 + settings) + len(PHOTOS)
     assert result.threshold == 0.5
     assert result.parts["clean F1"] == 1.0
     assert result.parts["dev-hard F1"] == pytest.approx(0.9)
@@ -106,3 +111,14 @@ def test_per_class_thresholds_are_chosen_on_validation_and_reach_every_suite(tmp
     result = judge.judge(RedSquareCounter(label=1), val, None, hard, threshold=strict, corruptions=["resolution"])
     assert result.parts == dict.fromkeys(judge.PARTS, 0.0)
     assert judge.describe(strict) == "per class 0.50–0.95" and judge.describe(0.861) == "0.86"
+
+
+def test_clean_detections_of_other_photos_are_refused_by_both_suites(tmp_path):
+    val = _split(tmp_path / "val")
+    other = predict.detect(RedSquareCounter(label=1), _split(tmp_path / "other").joinpath("images"), None)
+    other.ids = ["9"]  # the same table, said to be of another photo
+    labels = annotations.read_labels(val / "labels")
+    with pytest.raises(ChocoError, match="not of these photos"):
+        robustness.detect_corrupted(RedSquareCounter(label=1), val / "images", None, names=["jpeg"], clean=other)
+    with pytest.raises(ChocoError, match="not of these photos"):
+        shifts.detect_shifted(RedSquareCounter(label=1), val / "images", labels, None, clean=other)

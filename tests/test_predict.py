@@ -98,7 +98,7 @@ def test_choose_threshold_against_hand_computed_f1():
     assert record["sweep"] == [0.05, 0.95]
 
 
-def test_count_curve_scores_as_f1_at_for_one_threshold_and_one_per_class():
+def test_count_curve_scores_the_counts_of_detections_for_one_threshold_and_one_per_class():
     rng = np.random.default_rng(3)
     ids = [str(n) for n in range(6)]
     rows = [(rng.choice(ids), NAMES[rng.integers(3)], float(np.round(rng.uniform(0.05, 1), 2))) for _ in range(40)]
@@ -107,7 +107,11 @@ def test_count_curve_scores_as_f1_at_for_one_threshold_and_one_per_class():
     curve = predict.CountCurve(found, truth)
     on_a_score = sorted({score for _, _, score in rows})[::5]  # a detection scoring exactly the threshold is kept
     for threshold in (0.05, 0.37, 0.81, 0.99, *on_a_score, dict(zip(NAMES, np.linspace(0.2, 0.9, len(NAMES))))):
-        assert curve.f1(threshold) == predict.f1_at(found, truth, threshold)
+        counts = found.counts(threshold, truth.index)
+        assert curve.f1(threshold) == metric.mean_count_f1(truth.to_numpy(), counts.to_numpy())
+    undetected = pd.concat([truth, truth.iloc[:1].rename(index={"0": "8"})])
+    with pytest.raises(ChocoError, match="no detections run, first: 8"):
+        predict.f1_at(found, undetected, 0.5)
 
 
 def test_a_suite_pulls_the_threshold_to_where_the_worse_photos_still_count():
