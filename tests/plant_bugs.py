@@ -67,6 +67,13 @@ MUTATIONS = [
         ("tests/test_predict.py::test_count_curve_scores_the_counts_of_detections_for_one_threshold_and_one_per_class",),
     ),
     Mutation(
+        "clean_detected_twice",
+        "chocolib/judge.py",
+        "seed, corruptions, tta=tta, clean=found)",
+        "seed, corruptions, tta=tta)",
+        ("tests/test_judge.py::test_the_criterion_is_the_mean_of_its_four_parts",),
+    ),
+    Mutation(
         "boxes_in_bf16",
         "chocolib/models/__init__.py",
         "    keep_boxes_in_fp32(model)\n    return model, used",
