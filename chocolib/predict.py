@@ -108,13 +108,17 @@ class Detections:
         floor = rows["class"].map(threshold) if isinstance(threshold, dict) else float(threshold)
         return rows[rows["score"] >= floor]
 
+    def require(self, ids) -> None:
+        """Refuse ids these detections were not run on (a photo with no detection was run on)."""
+        unknown = sorted(set(ids) - set(self.ids))
+        if unknown:
+            raise ChocoError(f"{len(unknown)} id(s) have no detections run, first: {unknown[0]}")
+
     def counts(self, threshold, ids=None) -> pd.DataFrame:
         """Counts per photo (rows, in `ids` order) and Kaggle class (columns) at `threshold`."""
         kept = self.kept(threshold)
         ids = list(self.ids if ids is None else ids)
-        unknown = sorted(set(ids) - set(self.ids))
-        if unknown:
-            raise ChocoError(f"{len(unknown)} id(s) have no detections run, first: {unknown[0]}")
+        self.require(ids)
         return _count_table(kept, ids)
 
     def save(self, path: str | Path) -> Path:
@@ -326,9 +330,7 @@ class CountCurve:
     counts it scores are those of `Detections.counts`."""
 
     def __init__(self, detections: Detections, truth: pd.DataFrame):
-        unknown = sorted(set(truth.index) - set(detections.ids))
-        if unknown:
-            raise ChocoError(f"{len(unknown)} id(s) have no detections run, first: {unknown[0]}")
+        detections.require(truth.index)
         rows = detections.table[detections.table["score"].notna() & detections.table["id"].isin(truth.index)]
         self.truth = truth.to_numpy()
         self.photo = truth.index.get_indexer(rows["id"])
