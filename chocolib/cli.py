@@ -15,6 +15,11 @@ from pathlib import Path
 from chocolib import precision
 from chocolib.errors import ChocoError
 
+CROSS_CLASS_HELP = (
+    "boxes of different classes on one chocolate: off (counted as the detector gives them), suppress (the best class's "
+    "box only), merge (that box scored by the classes' summed scores); default: the rule the threshold was chosen with, "
+    "threshold.json, else off"
+)
 INFERENCE_AMP_HELP = (
     "numeric precision of inference (default off: fp32, the precision notebook 05 chose the threshold in; "
     "auto: bf16 on a CPU with bf16 units where measured faster for the model, fp16 on CUDA)"
@@ -128,6 +133,7 @@ def _predict(args) -> str:
             args.work_side,
             args.tta,
             args.amp,
+            args.cross_class,
         )
     )
 
@@ -136,7 +142,7 @@ def _count(args) -> str:
     from chocolib import paths, predict
 
     out = args.out or paths.default_root("count")
-    found = predict.count_photos(args.photos, args.weights, out, args.threshold, args.device, args.tta, args.amp)
+    found = predict.count_photos(args.photos, args.weights, out, args.threshold, args.device, args.tta, args.amp, args.cross_class)
     for photo in found:
         print(photo.line())
     total = sum(int(photo.counts.sum()) for photo in found)
@@ -175,6 +181,7 @@ def _report(args) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from chocolib import models, tta
+    from chocolib.predict import CROSS_CLASS_RULES
     from chocolib.models import backbones
     from chocolib.train import RECIPES
     from chocolib.train_yolo import RECIPES as YOLO_RECIPES
@@ -305,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--amp", choices=list(precision.PRECISIONS), default="off", help=INFERENCE_AMP_HELP)
+    p.add_argument("--cross-class", default=None, choices=list(CROSS_CLASS_RULES), help=CROSS_CLASS_HELP)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("count", help="count the chocolates of one or more photos and draw them (the committed run's model by default)")
@@ -331,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--amp", choices=list(precision.PRECISIONS), default="off", help=INFERENCE_AMP_HELP)
+    p.add_argument("--cross-class", default=None, choices=list(CROSS_CLASS_RULES), help=CROSS_CLASS_HELP)
     p.set_defaults(func=_count)
 
     p = sub.add_parser("score", help="the course metric: mean per-image count F1 of a submission against the truth")

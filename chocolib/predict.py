@@ -38,6 +38,19 @@ SEED_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: 0.30 hid it (the committed run's checkpoint counts at F1 0.102 at 0.30, 0.468 at 0.05).
 SWEEP = np.round(np.arange(0.05, 0.95 + 1e-9, 0.01), 2)
 SWEEP_WORDS = f"{SWEEP[0]:.2f}–{SWEEP[-1]:.2f}"
+#: What counting does where boxes of *different* classes lie on one chocolate. The detectors
+#: suppress overlapping boxes class by class only (torchvision's RoI head scores every class of a
+#: proposal and runs NMS per class), so a chocolate the model hesitates over — Comtesse or Jelly
+#: White — comes out as two boxes, each with part of the score: at a high threshold neither is
+#: counted (a miss), at a low one both are (a miss and an extra). ``off``: as the detector gives
+#: them; ``suppress``: one box per chocolate, its best class's (class-agnostic NMS, as Ultralytics'
+#: ``agnostic_nms``); ``merge``: that box scored by the summed best score of each class found there
+#: (at most 1) — for a softmax head about 1 − P(background), how sure the model is that a chocolate
+#: is there, whichever it is. Notebook 05 chooses the rule with the threshold (`choose_counting`).
+CROSS_CLASS_RULES = ("off", "suppress", "merge")
+#: Boxes of different classes with at least this IoU are one chocolate: the IoU at which the
+#: detector's own NMS already takes two boxes of one class for one chocolate (`box_nms_thresh`).
+CROSS_CLASS_IOU = 0.5
 
 
 class TestDataset:
@@ -121,6 +134,11 @@ class Detections:
         self.require(ids)
         return _count_table(kept, ids)
 
+    def one_per_chocolate(self, rule: str, iou: float = CROSS_CLASS_IOU) -> Detections:
+        """These detections with boxes of different classes on one chocolate resolved by `rule`
+        (`CROSS_CLASS_RULES`); ``off`` returns them as they are."""
+        return one_per_chocolate(self, rule, iou)
+
     def save(self, path: str | Path) -> Path:
         """As CSV, written atomically; photos without a detection keep a row with their id only."""
         table = self.table
@@ -143,6 +161,58 @@ def read_detections(path: str | Path) -> Detections:
     ids = list(dict.fromkeys(table["id"]))
     table = table[table["score"].notna()].astype({"label": "int64"}).reset_index(drop=True)
     return Detections(table, ids)
+
+
+def check_cross_class(rule: str, where=None) -> str:
+    if rule not in CROSS_CLASS_RULES:
+        raise ChocoError(f"unknown cross-class rule {rule!r}: one of {', '.join(CROSS_CLASS_RULES)}", where)
+    return rule
+
+
+def _resolve_photo(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, rule: str, iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """(indices kept, their scores) of one photo's detections: greedily by score, each kept box
+    takes every box not yet taken that overlaps it by `iou`, whatever its class."""
+    order = np.argsort(-scores, kind="stable")
+    x0, y0, x1, y1 = (boxes[:, k] for k in range(4))
+    area = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    inter_w = np.clip(np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None]), 0, None)
+    inter_h = np.clip(np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None]), 0, None)
+    inter = inter_w * inter_h
+    overlap = inter / np.maximum(area[:, None] + area[None] - inter, 1e-12)
+    taken = np.zeros(len(scores), bool)
+    kept, kept_scores = [], []
+    for i in order:
+        if taken[i]:
+            continue
+        members = np.flatnonzero(~taken & (overlap[i] >= iou))
+        members = np.union1d(members, [i])
+        taken[members] = True
+        kept.append(i)
+        if rule == "merge":
+            # each class once, by its best box: two boxes of one class are the same evidence twice
+            best_per_class = pd.Series(scores[members]).groupby(labels[members]).max()
+            kept_scores.append(min(1.0, float(best_per_class.sum())))
+        else:
+            kept_scores.append(float(scores[i]))
+    return np.array(kept, np.int64), np.array(kept_scores, np.float64)
+
+
+def one_per_chocolate(detections: Detections, rule: str, iou: float = CROSS_CLASS_IOU) -> Detections:
+    """`detections` with each group of boxes of different classes that overlap by `iou` resolved
+    by `rule` (`CROSS_CLASS_RULES`): ``off`` leaves them, ``suppress`` keeps the best-scoring box
+    of each group, ``merge`` keeps it scored by the sum of each class's best score in the group
+    (at most 1). Per photo, in the table's photo order, best score first."""
+    check_cross_class(rule)
+    if rule == "off":
+        return detections
+    frames = []
+    rows = detections.table[detections.table["score"].notna()]
+    for _, photo in rows.groupby("id", sort=False):
+        boxes = photo[["x0", "y0", "x1", "y1"]].to_numpy(np.float64)
+        kept, scores = _resolve_photo(boxes, photo["score"].to_numpy(np.float64), photo["label"].to_numpy(), rule, iou)
+        frames.append(photo.iloc[kept].assign(score=scores).sort_values("score", ascending=False, kind="stable"))
+    table = pd.concat(frames, ignore_index=True) if frames else rows.iloc[:0].copy()
+    return Detections(table.astype(rows.dtypes.to_dict()), list(detections.ids), detections.images_per_s)
 
 
 def working_side(checkpoint: str | Path, default: int) -> int:
@@ -400,6 +470,9 @@ class ThresholdChoice:
     chosen_on: list[str]  # the objective's parts: ["clean F1"], or with the suites
     clean_threshold: float  # what clean validation alone would choose
     clean_threshold_f1: float  # its clean validation F1
+    cross_class: str = "off"  # the rule the detections were counted under (`CROSS_CLASS_RULES`)
+    #: `choose_counting`'s comparison: per rule, its threshold, the objective's parts and their mean
+    rules: pd.DataFrame | None = None
 
     def objective_at(self, threshold: float) -> dict[str, float]:
         """The objective's parts and their mean at a threshold of the sweep."""
@@ -410,6 +483,7 @@ class ThresholdChoice:
         best_grid = self.seed_grid.loc[self.seed_grid["f1"].idxmax()]
         return {
             "threshold": self.threshold,
+            "cross_class": self.cross_class,
             "val_f1": self.f1,
             "chosen_on": self.chosen_on,
             "objective_at_threshold": self.objective_at(self.threshold),
@@ -423,6 +497,7 @@ class ThresholdChoice:
             "per_class_thresholds": self.per_class,
             "per_class_val_f1": self.per_class_f1,
             "per_class_objective": self.per_class_objective,
+            **({"cross_class_rules": self.rules.to_dict("records")} if self.rules is not None else {}),
         }
 
 
@@ -457,6 +532,31 @@ def choose_threshold(
     )
 
 
+def choose_counting(
+    detections: Detections,
+    truth: pd.DataFrame,
+    suites: dict[str, list[tuple[Detections, pd.DataFrame]]] | None = None,
+    rules=CROSS_CLASS_RULES,
+) -> ThresholdChoice:
+    """The threshold and the cross-class rule together: `choose_threshold` under each rule of
+    `rules` (every detection set resolved by it, `one_per_chocolate`), and the rule whose chosen
+    threshold scores the best objective — ties to the earlier rule, the simpler one. The choice
+    carries the comparison (`ThresholdChoice.rules`)."""
+    choices, rows = {}, []
+    for rule in rules:
+        ruled_suites = {name: [(found.one_per_chocolate(rule), t) for found, t in sets] for name, sets in (suites or {}).items()}
+        choice = choose_threshold(detections.one_per_chocolate(rule), truth, ruled_suites)
+        choice.cross_class = rule
+        choices[rule] = choice
+        rows.append({"cross_class": rule, "threshold": choice.threshold, **choice.objective_at(choice.threshold)})
+    table = pd.DataFrame(rows)
+    # rounded so that a difference in the last bits of a float sum does not pick the rule
+    best = rules[int(np.argmax(table["objective"].round(12).to_numpy()))]
+    chosen = choices[best]
+    chosen.rules = table
+    return chosen
+
+
 def true_counts(labels: pd.DataFrame, ids) -> pd.DataFrame:
     """Counts per photo and Kaggle class of a labels table (`annotations.read_labels`), rows in `ids` order."""
     return _count_table(labels, ids)
@@ -473,8 +573,9 @@ def _count_table(rows: pd.DataFrame, ids) -> pd.DataFrame:
 
 
 def save_threshold(model_dir: str | Path, choice: ThresholdChoice, tta: str = "none") -> Path:
-    """threshold.json beside the checkpoint: what `predict` uses when no --threshold (or --tta) is
-    given. The threshold belongs to the test-time augmentation it was chosen with, so both are kept."""
+    """threshold.json beside the checkpoint: what `predict` uses when no --threshold (or --tta,
+    --cross-class) is given. The threshold belongs to the test-time augmentation and the
+    cross-class rule it was chosen with, so all three are kept."""
     return fileio.write_json(Path(model_dir) / "threshold.json", {**choice.as_dict(), "tta": tta})
 
 
@@ -492,6 +593,21 @@ def read_tta(model_dir: str | Path) -> str:
     if tta not in tta_module.MODES:
         raise ChocoError(f"unknown test-time augmentation {tta!r}: one of {', '.join(tta_module.MODES)}", path)
     return tta
+
+
+def read_cross_class(model_dir: str | Path) -> str:
+    """The cross-class rule notebook 05 chose with its threshold ("off" without threshold.json, or
+    in one written before the rule existed)."""
+    path = Path(model_dir) / "threshold.json"
+    if not path.is_file():
+        return "off"
+    import json
+
+    try:
+        rule = json.loads(path.read_text()).get("cross_class", "off")
+    except (ValueError, AttributeError) as exc:
+        raise ChocoError(f"cannot read the cross-class rule ({exc})", path) from None
+    return check_cross_class(rule, path)
 
 
 def read_threshold(model_dir: str | Path) -> float | None:
@@ -586,6 +702,15 @@ def tta_for(weights: Path, tta: str | None) -> str:
     return tta
 
 
+def cross_class_for(weights: Path, rule: str | None) -> str:
+    """`rule`, else the one the threshold beside the checkpoint was chosen with."""
+    if rule is None:
+        rule = read_cross_class(weights.parent)
+        if rule != "off":
+            log.info("boxes of different classes on one chocolate: %s (threshold.json)", rule)
+    return check_cross_class(rule)
+
+
 def threshold_for(weights: Path, threshold: float | None) -> float:
     """`threshold`, else the one notebook 05 chose beside the checkpoint, else the seed's 0.6."""
     if threshold is None:
@@ -620,18 +745,21 @@ def predict(
     work_side: int | None = None,
     tta: str | None = None,
     amp: str = "off",
+    cross_class: str | None = None,
 ) -> Path:
-    """The `predict` command: detections of `images` (saved beside `out` as ``*_detections.csv``),
-    counts at `threshold` (default: the one notebook 05 chose beside the checkpoint, else the
-    seed's 0.6) with the test-time augmentation it was chosen with, the submission at `out`."""
+    """The `predict` command: detections of `images` (saved raw beside `out` as
+    ``*_detections.csv``), counts at `threshold` (default: the one notebook 05 chose beside the
+    checkpoint, else the seed's 0.6) with the test-time augmentation and the cross-class rule it
+    was chosen with, the submission at `out`."""
     weights, images, out = Path(weights), Path(images), Path(out)
     threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)
+    cross_class = cross_class_for(weights, cross_class)
     if sample_submission is None and (images.parent / "sample_submission.csv").is_file():
         sample_submission = images.parent / "sample_submission.csv"  # the Kaggle layout: test/ beside it
     model, side = load_for_inference(weights, device, work_side)
     found = detect(model, images, side, batch_size, tta=tta, amp=amp)
     found.save(out.with_name(f"{out.stem}_detections.csv"))
-    return write_submission(found.counts(threshold), out, sample_submission)
+    return write_submission(found.one_per_chocolate(cross_class).counts(threshold), out, sample_submission)
 
 
 # --------------------------------------------------------------------------------------------
@@ -656,10 +784,11 @@ def read_counted_folder(root: str | Path) -> tuple[Path, pd.DataFrame]:
 
 
 def score_counted_folder(
-    model, root: str | Path, side: int | None, threshold: float, tta: str = "none", batch_size: int = 4
+    model, root: str | Path, side: int | None, threshold: float, tta: str = "none", batch_size: int = 4, cross_class: str = "off"
 ) -> tuple[dict, Detections, pd.DataFrame]:
-    """The course metric of `model` at `threshold` on a counted set (`read_counted_folder`):
-    ({photos, chocolates, f1, images_per_s}, the raw detections, the true counts)."""
+    """The course metric of `model` at `threshold` on a counted set (`read_counted_folder`), its
+    detections counted under the `cross_class` rule: ({photos, chocolates, f1, images_per_s}, the
+    raw detections, the true counts)."""
     photos, truth = read_counted_folder(root)
     found = detect(model, photos, side, batch_size, tta=tta)
     truth = truth.loc[found.ids]
@@ -667,7 +796,7 @@ def score_counted_folder(
         {
             "photos": len(found.ids),
             "chocolates": int(truth.to_numpy().sum()),
-            "f1": f1_at(found, truth, threshold),
+            "f1": f1_at(found.one_per_chocolate(cross_class), truth, threshold),
             "images_per_s": found.images_per_s,
         },
         found,
@@ -725,6 +854,7 @@ def count_photos(
     device: str = "auto",
     tta: str | None = None,
     amp: str = "off",
+    cross_class: str | None = None,
 ) -> list[PhotoCount]:
     """The `count` command: each photo's counts per class at the model's threshold, and the photo
     with its detections drawn, as ``out_dir/<stem>_counted.jpg``. `weights` defaults to the first
@@ -742,8 +872,9 @@ def count_photos(
         raise ChocoError("checkpoint not found", weights)
     photos = [Path(p) for p in photos]
     threshold, tta = threshold_for(weights, threshold), tta_for(weights, tta)
+    cross_class = cross_class_for(weights, cross_class)
     model, side = load_for_inference(weights, device)
-    found = detect(model, photos, side, batch_size=1, tta=tta, amp=amp)
+    found = detect(model, photos, side, batch_size=1, tta=tta, amp=amp).one_per_chocolate(cross_class)
     counts = found.counts(threshold)
     kept = found.kept(threshold)
     results = []

@@ -164,6 +164,10 @@ class CorruptedRun:
         corruption part of `predict.choose_threshold`'s objective."""
         return [(found, truth) for _, _, found in self.settings]
 
+    def one_per_chocolate(self, rule: str) -> CorruptedRun:
+        """Every setting's detections under the cross-class `rule` (`predict.one_per_chocolate`)."""
+        return CorruptedRun(self.tta, self.clean.one_per_chocolate(rule), [(n, s, f.one_per_chocolate(rule)) for n, s, f in self.settings])
+
     def rows(self, truth: pd.DataFrame, threshold) -> pd.DataFrame:
         """One row per setting (tta, corruption, severity, level, threshold, f1, images_per_s), the
         clean row first (severity 0), at `threshold` (one number or one per class)."""

@@ -332,6 +332,10 @@ class ShiftedRun:
         `predict.choose_threshold`'s objective."""
         return [(found, _truth(self.ids, scenes)) for _, severity, scenes, found in self.settings if severity > 0]
 
+    def one_per_chocolate(self, rule: str) -> ShiftedRun:
+        """Every setting's detections under the cross-class `rule` (`predict.one_per_chocolate`)."""
+        return ShiftedRun(self.tta, self.ids, [(n, s, scenes, f.one_per_chocolate(rule)) for n, s, scenes, f in self.settings])
+
     def rows(self, threshold) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Count F1 at `threshold` per setting: one row each (tta, shift, severity, level,
         threshold, chocolates, f1, images_per_s), the clean row first (severity 0); and the

@@ -58,6 +58,89 @@ def test_detections_round_trip_keeps_photos_without_detections(tmp_path):
         predict.read_detections(tmp_path / "bad.csv")
 
 
+def _boxed(rows, ids) -> predict.Detections:
+    """rows: (id, class name, score, (x0, y0, x1, y1))."""
+    table = pd.DataFrame(
+        [
+            {"id": i, "label": classes.LABEL_IDS[c], "class": c, "score": s, "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3]}
+            for i, c, s, b in rows
+        ],
+        columns=predict.DETECTION_COLUMNS,
+    )
+    return predict.Detections(table, list(ids), images_per_s=3.0)
+
+
+CHOCOLATE = (0.10, 0.10, 0.30, 0.30)
+NEARLY = (0.11, 0.10, 0.31, 0.30)  # IoU 0.90 with CHOCOLATE: the same chocolate
+HALF = (0.10, 0.10, 0.30, 0.21)  # IoU 0.55: the detector's NMS would take it for the same chocolate
+BESIDE = (0.22, 0.10, 0.42, 0.30)  # IoU 0.25: the chocolate next to it
+FAR = (0.60, 0.60, 0.80, 0.80)
+
+
+def test_boxes_of_different_classes_on_one_chocolate_are_one_chocolate_under_suppress_and_merge():
+    found = _boxed(
+        [
+            ("1", "Comtesse", 0.50, CHOCOLATE),
+            ("1", "Jelly White", 0.40, NEARLY),
+            ("1", "Comtesse", 0.20, HALF),  # the same class again: the same evidence, not added twice
+            ("1", "Jelly White", 0.30, BESIDE),  # a neighbour: its own chocolate
+            ("1", "Arabia", 0.90, FAR),
+            ("2", "Noblesse", 0.70, CHOCOLATE),  # another photo: never grouped with photo 1's boxes
+        ],
+        ["1", "2", "3"],
+    )
+    assert predict.one_per_chocolate(found, "off") is found
+    suppressed = found.one_per_chocolate("suppress")
+    merged = found.one_per_chocolate("merge")
+    for resolved in (suppressed, merged):
+        assert resolved.ids == ["1", "2", "3"] and resolved.images_per_s == 3.0
+        assert list(resolved.table.columns) == predict.DETECTION_COLUMNS and resolved.table["label"].dtype == np.int64
+        assert sorted(resolved.table["class"]) == ["Arabia", "Comtesse", "Jelly White", "Noblesse"]
+        assert resolved.counts(0.05).loc["1", ["Comtesse", "Jelly White", "Arabia"]].tolist() == [1, 1, 1]
+    score = {(r.id, r._3): r.score for r in merged.table.itertuples()}
+    assert score[("1", "Comtesse")] == pytest.approx(0.90)  # 0.50 + Jelly White's 0.40, not + Comtesse's 0.20
+    assert score[("1", "Jelly White")] == pytest.approx(0.30) and score[("1", "Arabia")] == pytest.approx(0.90)
+    assert suppressed.table.set_index("class").loc["Comtesse", "score"] == pytest.approx(0.50)
+    kept = merged.table.set_index("class").loc["Comtesse", ["x0", "y0", "x1", "y1"]].to_numpy(np.float64)
+    np.testing.assert_allclose(kept, CHOCOLATE, atol=1e-6)  # the best class's own box
+    # at 0.6 the hesitant chocolate is missed as the detector gives it, counted once merged
+    assert found.counts(0.6).loc["1"].sum() == 1 and merged.counts(0.6).loc["1"].sum() == 2
+    capped = _boxed([("1", "Comtesse", 0.7, CHOCOLATE), ("1", "Jelly White", 0.6, NEARLY)], ["1"]).one_per_chocolate("merge")
+    assert capped.table["score"].tolist() == [1.0]
+    with pytest.raises(ChocoError, match="unknown cross-class rule 'agnostic'"):
+        found.one_per_chocolate("agnostic")
+
+
+def test_choose_counting_takes_the_rule_that_counts_the_hesitant_chocolates_and_ties_to_off():
+    """Photo 1 holds one Comtesse the model hesitates over (Comtesse 0.35, Jelly White 0.3 on the
+    same box) and a clear Arabia; photo 2 a clear Noblesse and a false Amandina at 0.4. As given or
+    suppressed, a threshold that drops the false one drops the Comtesse too; merged (0.65), 0.41–0.65
+    counts both photos right. With no hesitation anywhere, the rules tie: off."""
+    truth = pd.DataFrame(0, index=pd.Index(["1", "2"], name="id"), columns=NAMES)
+    truth.loc["1", ["Comtesse", "Arabia"]], truth.loc["2", "Noblesse"] = 1, 1
+    found = _boxed(
+        [
+            ("1", "Comtesse", 0.35, CHOCOLATE),
+            ("1", "Jelly White", 0.3, NEARLY),
+            ("1", "Arabia", 0.95, FAR),
+            ("2", "Noblesse", 0.95, CHOCOLATE),
+            ("2", "Amandina", 0.4, FAR),
+        ],
+        ["1", "2"],
+    )
+    choice = predict.choose_counting(found, truth)
+    assert choice.cross_class == "merge" and choice.f1 == pytest.approx(1.0) and 0.41 <= choice.threshold <= 0.65
+    assert choice.rules["cross_class"].tolist() == list(predict.CROSS_CLASS_RULES)
+    by_rule = choice.rules.set_index("cross_class")["objective"]
+    assert by_rule["merge"] == pytest.approx(1.0) and by_rule["off"] < 1.0 and by_rule["suppress"] < 1.0
+    assert choice.as_dict()["cross_class"] == "merge" and len(choice.as_dict()["cross_class_rules"]) == 3
+    # the shifted suite decides too: each part is scored under the rule
+    suites = {"shift F1": [(found, truth)]}
+    assert predict.choose_counting(found.one_per_chocolate("off"), truth, suites).cross_class == "merge"
+    clear = _boxed([("1", "Comtesse", 0.9, CHOCOLATE), ("1", "Arabia", 0.95, FAR), ("2", "Noblesse", 0.95, CHOCOLATE)], ["1", "2"])
+    assert predict.choose_counting(clear, truth).cross_class == "off"
+
+
 # --------------------------------------------------------------------------------------------
 # The threshold
 # --------------------------------------------------------------------------------------------
@@ -171,6 +254,15 @@ def test_saved_threshold_is_what_predict_uses(tmp_path):
     with pytest.raises(ChocoError, match="threshold.json: cannot read the threshold"):
         predict.read_threshold(tmp_path)
     assert predict.read_tta(tmp_path / "elsewhere") == "none"
+    # the cross-class rule too: "off" where threshold.json does not say (written before the rule)
+    assert predict.read_cross_class(tmp_path) == "off" and predict.read_cross_class(tmp_path / "elsewhere") == "off"
+    choice.cross_class = "merge"
+    predict.save_threshold(tmp_path, choice)
+    assert predict.read_cross_class(tmp_path) == "merge" and predict.cross_class_for(tmp_path / "best.pt", None) == "merge"
+    assert predict.cross_class_for(tmp_path / "best.pt", "off") == "off"
+    (tmp_path / "threshold.json").write_text('{"threshold": 0.5, "cross_class": "agnostic"}')
+    with pytest.raises(ChocoError, match="threshold.json: unknown cross-class rule 'agnostic'"):
+        predict.read_cross_class(tmp_path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,6 +449,15 @@ def test_predict_without_threshold_uses_the_saved_one_and_every_option_reaches_i
     tta_counts, flipped, _ = run("tta", "--threshold", "0.05", "--tta", "hflip")
     assert not flipped.table["score"].equals(raw.table["score"])
     pd.testing.assert_frame_equal(flipped.counts(0.05).loc[tta_counts.index], tta_counts, check_names=False)
+    suppressed = raw.one_per_chocolate("suppress").counts(0.05).loc[tta_counts.index]
+    assert suppressed.to_numpy().sum() < raw.counts(0.05).to_numpy().sum(), "the tiny model put no two classes on one chocolate"
+    rule_counts, rule_raw, _ = run("rule", "--threshold", "0.05", "--cross-class", "suppress")
+    pd.testing.assert_frame_equal(rule_raw.counts(0.05), raw.counts(0.05))  # the detections are saved raw
+    pd.testing.assert_frame_equal(rule_counts, suppressed, check_names=False)
+    (tmp_path / "model" / "threshold.json").write_text(json.dumps({"threshold": 0.05, "tta": "none", "cross_class": "suppress"}))
+    saved_rule_counts, _, log = run("saved_rule")
+    pd.testing.assert_frame_equal(saved_rule_counts, suppressed, check_names=False)
+    assert "boxes of different classes on one chocolate: suppress (threshold.json)" in log
     ids = list(dataset.read_counts(tiny_source / "sample_submission.csv").index)
     sample = _sample(tmp_path / "mine.csv", [*ids, "999"])  # not the default beside test/: one id too many
     assert (
