@@ -181,8 +181,8 @@ def _report(args) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from chocolib import models, tta
-    from chocolib.predict import CROSS_CLASS_RULES
     from chocolib.models import backbones
+    from chocolib.predict import CROSS_CLASS_RULES
     from chocolib.train import RECIPES
     from chocolib.train_yolo import RECIPES as YOLO_RECIPES
 
