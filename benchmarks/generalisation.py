@@ -11,6 +11,7 @@ two suites, never on the hard set), and their mean — the criterion `chocolib.j
     python benchmarks/generalisation.py --tta none sizes --dev-hard ...  # without and with test-time augmentation
     python benchmarks/generalisation.py --thresholds one per-class --dev-hard ...  # one threshold, or one per class
     python benchmarks/generalisation.py --thresholds one clean 0.6 0.7 --dev-hard ...  # against clean validation's choice, fixed ones
+    python benchmarks/generalisation.py --cross-class off suppress merge chosen --dev-hard ...  # each rule for two classes on one chocolate
 
 Prints, per checkpoint, the shift suite's table (F1 per shift and severity), then one row per
 checkpoint: its threshold, the four F1s and the criterion. `--csv` writes that summary with the
@@ -81,6 +82,14 @@ def main() -> None:
         "validation alone chooses (clean), at one per class chosen as notebook 05 chooses (per-class), and/or at fixed "
         "thresholds (numbers: what another choice would have given)",
     )
+    parser.add_argument(
+        "--cross-class",
+        nargs="+",
+        default=["chosen"],
+        choices=["chosen", "off", "suppress", "merge"],
+        help="count boxes of different classes on one chocolate by each of these rules (chocolib.predict.CROSS_CLASS_RULES), "
+        "the threshold chosen under each; chosen: the rule chosen with the threshold, as notebook 05 does",
+    )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
 
@@ -107,8 +116,11 @@ def main() -> None:
                 label = f"{label} at {size[0]}/{size[1]}"
             # the thresholds change no detection: each suite runs once for all of them
             with predict.remembering_detections():
-                for mode, kind in [(mode, kind) for mode in args.tta for kind in args.thresholds]:
+                combinations = [(mode, kind, rule) for mode in args.tta for kind in args.thresholds for rule in args.cross_class]
+                for mode, kind, rule in combinations:
                     name = label if mode == "none" else f"{label}, TTA {mode}"
+                    if rule != "chosen":
+                        name = f"{name}, cross-class {rule}"
                     if kind == "per-class":
                         name = f"{name}, per-class thresholds"
                     if kind == "clean":
@@ -126,6 +138,7 @@ def main() -> None:
                         tta=mode,
                         per_class=kind == "per-class",
                         choose_on="clean" if kind == "clean" else "suites",
+                        cross_class=None if rule == "chosen" else rule,
                     )
                     print(f"\n{name}: shift suite at threshold {judge.describe(found.threshold)}")
                     if isinstance(found.threshold, dict):
@@ -140,7 +153,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     parts = [p for p in judge.PARTS if p in table.columns]
     print(f"\n{len(rows)} checkpoint(s); the criterion is the mean of {', '.join(parts)}:")
-    print(table[["model", "threshold", *parts, "criterion"]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(table[["model", "threshold", "cross_class", *parts, "criterion"]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.csv:
         fileio.write_text(args.csv, table.to_csv(index=False, float_format="%.4f"))
 

@@ -56,6 +56,7 @@ class Judgement:
     shifts: pd.DataFrame
     shift_errors: pd.DataFrame
     dev_hard: dict | None = None
+    cross_class: str = "off"  # the rule boxes of different classes on one chocolate were counted under
 
     @property
     def criterion(self) -> float:
@@ -63,7 +64,7 @@ class Judgement:
 
     def row(self) -> dict:
         threshold = describe(self.threshold) if isinstance(self.threshold, dict) else self.threshold
-        return {"threshold": threshold, **self.parts, "criterion": self.criterion}
+        return {"threshold": threshold, "cross_class": self.cross_class, **self.parts, "criterion": self.criterion}
 
 
 def judge(
@@ -77,12 +78,15 @@ def judge(
     tta: str = "none",
     per_class: bool = False,
     choose_on: str = "suites",
+    cross_class: str | None = None,
 ) -> Judgement:
     """The four measurements of `model` on a split folder `val_dir` (``images/``, ``labels/``) and
     the counted set `dev_hard` (None: three parts), at `threshold` (None: chosen as notebook 05
     chooses it, on clean validation and its two suites, or with `choose_on` "clean" on clean
     validation alone; one for every class, or with `per_class` one per class,
-    `predict.per_class_thresholds`)."""
+    `predict.per_class_thresholds`), counting boxes of different classes on one chocolate by the
+    rule `cross_class` (`predict.CROSS_CLASS_RULES`; None: chosen with the threshold as notebook 05
+    chooses it, `predict.choose_counting`, or ``off`` when `threshold` is given)."""
     if choose_on not in CHOOSE_ON:
         raise ValueError(f"choose_on {choose_on!r}: one of {', '.join(CHOOSE_ON)}")
     val_dir = Path(val_dir)
@@ -93,15 +97,17 @@ def judge(
     shifted = shifts.detect_shifted(model, val_dir / "images", labels, side, seed, tta=tta, clean=found)
     if threshold is None:
         suites = {"corruption F1": corrupted.counted_sets(truth), "shift F1": shifted.counted_sets()} if choose_on == "suites" else None
-        choice = predict.choose_threshold(found, truth, suites)
+        choice = predict.choose_counting(found, truth, suites, predict.CROSS_CLASS_RULES if cross_class is None else (cross_class,))
         threshold = choice.per_class if per_class else choice.threshold
-    corruption_rows = corrupted.rows(truth, threshold)
-    shift_rows, errors = shifted.rows(threshold)
-    hard = None if dev_hard is None else predict.score_counted_folder(model, dev_hard, side, threshold, tta)[0]
+        cross_class = choice.cross_class
+    cross_class = predict.check_cross_class(cross_class or "off")
+    corruption_rows = corrupted.one_per_chocolate(cross_class).rows(truth, threshold)
+    shift_rows, errors = shifted.one_per_chocolate(cross_class).rows(threshold)
+    hard = None if dev_hard is None else predict.score_counted_folder(model, dev_hard, side, threshold, tta, cross_class=cross_class)[0]
     measured = parts(
-        predict.f1_at(found, truth, threshold),
+        predict.f1_at(found.one_per_chocolate(cross_class), truth, threshold),
         robustness.summary(corruption_rows)["corruption_f1"],
         shifts.summary(shift_rows)["shift_f1"],
         None if hard is None else hard["f1"],
     )
-    return Judgement(threshold, measured, corruption_rows, shift_rows, errors, hard)
+    return Judgement(threshold, measured, corruption_rows, shift_rows, errors, hard, cross_class)

@@ -75,15 +75,20 @@ def test_generalisation_judges_one_clean_per_class_and_fixed_thresholds_from_one
         "per-class",
         "0.5",
     ]
-    done = _run("generalisation.py", *args, "--csv", tmp_path / "judged.csv")
+    done = _run("generalisation.py", *args, "--cross-class", "chosen", "suppress", "--csv", tmp_path / "judged.csv")
     assert done.returncode == 0, done.stderr
-    table = pd.read_csv(tmp_path / "judged.csv")
+    every = pd.read_csv(tmp_path / "judged.csv")
+    suppressed = every[every["model"].str.contains("cross-class suppress")]
+    assert (suppressed["cross_class"] == "suppress").all() and len(suppressed) == 4
+    assert every.loc[every["model"] == "tiny, threshold fixed at 0.50", "cross_class"].tolist() == ["off"]  # a fixed threshold: as given
+    table = every.drop(suppressed.index).reset_index(drop=True)
     assert table["model"].tolist() == [
         "tiny",
         "tiny, threshold chosen on clean validation",
         "tiny, per-class thresholds",
         "tiny, threshold fixed at 0.50",
     ]
+    assert set(table["cross_class"]) <= set(("off", "suppress", "merge"))
     assert float(table["threshold"].iloc[0]) > 0 and table["threshold"].iloc[2].startswith("per class ")
     assert float(table["threshold"].iloc[3]) == 0.5
     assert table["zoom_out 3"].between(0, 1).all() and table["criterion"].between(0, 1).all()

@@ -122,3 +122,35 @@ def test_clean_detections_of_other_photos_are_refused_by_both_suites(tmp_path):
         robustness.detect_corrupted(RedSquareCounter(label=1), val / "images", None, names=["jpeg"], clean=other)
     with pytest.raises(ChocoError, match="not of these photos"):
         shifts.detect_shifted(RedSquareCounter(label=1), val / "images", labels, None, clean=other)
+
+
+class HesitantCounter(RedSquareCounter):
+    """Every red square is given twice: as label 1 and as label 2, both at 0.45 — a model torn
+    between two classes, the first one right."""
+
+    def __call__(self, images):
+        import torch
+
+        outputs = super().__call__(images)
+        for output in outputs:
+            n = len(output["boxes"])
+            output["boxes"] = output["boxes"].repeat(2, 1)
+            output["scores"] = torch.full((2 * n,), 0.45)
+            output["labels"] = torch.cat([torch.full((n,), 1), torch.full((n,), 2)])
+        return outputs
+
+
+def test_the_cross_class_rule_is_chosen_with_the_threshold_and_reaches_every_part(tmp_path):
+    """As the counter gives them, no threshold counts right (both classes or neither); one box per
+    chocolate (suppress) counts every photo right: chosen, and applied to every part."""
+    val = _split(tmp_path / "val")
+    hard = _counted_set(tmp_path / "hard", {"L1": 3, "L2": 1})
+    chosen = judge.judge(HesitantCounter(), val, None, hard, corruptions=["resolution"])
+    assert chosen.cross_class == "suppress" and chosen.row()["cross_class"] == "suppress"
+    assert chosen.parts["clean F1"] == 1.0 and chosen.parts["dev-hard F1"] == 1.0
+    assert chosen.parts["corruption F1"] > 0.9 and chosen.parts["shift F1"] > 0.5
+    given = judge.judge(HesitantCounter(), val, None, hard, corruptions=["resolution"], cross_class="off")
+    assert given.cross_class == "off" and given.parts["clean F1"] < 1.0 and given.parts["dev-hard F1"] < 1.0
+    assert given.criterion < chosen.criterion
+    fixed = judge.judge(HesitantCounter(), val, None, hard, threshold=0.3, corruptions=["resolution"])
+    assert fixed.cross_class == "off" and fixed.parts["dev-hard F1"] < 1.0  # a given threshold keeps the detections as given

@@ -198,6 +198,15 @@ def test_the_submission_scores_as_notebook_05_reported(tiny_run):
     assert predict.SWEEP[0] <= evaluation["threshold"] <= predict.SWEEP[-1] and 0.0 <= evaluation["val_f1"] <= 1.0
     threshold = json.loads((out / "models" / "faster_rcnn" / "threshold.json").read_text())
     assert threshold["threshold"] == evaluation["threshold"]
+    assert threshold["cross_class"] == evaluation["cross_class"] and threshold["cross_class"] in predict.CROSS_CLASS_RULES
+    assert [row["cross_class"] for row in threshold["cross_class_rules"]] == list(predict.CROSS_CLASS_RULES)
+    # the submission: the raw test detections counted under the rule and at the threshold notebook 05 saved
+    import pandas as pd
+
+    raw_test = predict.read_detections(out / "models" / "faster_rcnn" / "detections_test.csv")
+    expected = raw_test.one_per_chocolate(threshold["cross_class"]).counts(threshold["threshold"])
+    written = pd.read_csv(submission, dtype={"id": str}).set_index("id")
+    pd.testing.assert_frame_equal(written, expected.loc[written.index], check_names=False)
     executed = nbformat.read(out / "report" / "executed" / "05_inference_submission.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert f"test score (course metric): {evaluation['test_score']:.6f}" in text
