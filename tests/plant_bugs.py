@@ -206,6 +206,34 @@ MUTATIONS = [
         "    return sum(measured.values()) / len(PARTS)",
         ("tests/test_judge.py",),
     ),
+    Mutation(
+        "merge_adds_one_class_twice",
+        "chocolib/predict.py",
+        "pd.Series(scores[members]).groupby(labels[members]).max()",
+        "pd.Series(scores[members]).groupby(labels[members]).sum()",
+        ("tests/test_predict.py::test_boxes_of_different_classes_on_one_chocolate_are_one_chocolate_under_suppress_and_merge",),
+    ),
+    Mutation(
+        "rule_chosen_on_raw_suites",
+        "chocolib/predict.py",
+        "ruled_suites = {name: [(found.one_per_chocolate(rule), t)",
+        "ruled_suites = {name: [(found, t)",
+        ("tests/test_predict.py::test_choose_counting_takes_the_rule_that_counts_the_hesitant_chocolates_and_ties_to_off",),
+    ),
+    Mutation(
+        "dev_hard_counted_raw",
+        "chocolib/predict.py",
+        '"f1": f1_at(found.one_per_chocolate(cross_class), truth, threshold),',
+        '"f1": f1_at(found, truth, threshold),',
+        ("tests/test_judge.py::test_the_cross_class_rule_is_chosen_with_the_threshold_and_reaches_every_part",),
+    ),
+    Mutation(
+        "saved_rule_ignored",
+        "chocolib/predict.py",
+        "        rule = read_cross_class(weights.parent)",
+        '        rule = "off"',
+        ("tests/test_predict.py::test_saved_threshold_is_what_predict_uses",),
+    ),
     # only the slow tests train or run the pipeline
     Mutation(
         "no_resume",

@@ -136,7 +136,8 @@ def test_choose_counting_takes_the_rule_that_counts_the_hesitant_chocolates_and_
     assert choice.as_dict()["cross_class"] == "merge" and len(choice.as_dict()["cross_class_rules"]) == 3
     # the shifted suite decides too: each part is scored under the rule
     suites = {"shift F1": [(found, truth)]}
-    assert predict.choose_counting(found.one_per_chocolate("off"), truth, suites).cross_class == "merge"
+    with_suite = predict.choose_counting(found.one_per_chocolate("off"), truth, suites)
+    assert with_suite.cross_class == "merge" and with_suite.rules.set_index("cross_class").loc["merge", "shift F1"] == pytest.approx(1.0)
     clear = _boxed([("1", "Comtesse", 0.9, CHOCOLATE), ("1", "Arabia", 0.95, FAR), ("2", "Noblesse", 0.95, CHOCOLATE)], ["1", "2"])
     assert predict.choose_counting(clear, truth).cross_class == "off"
 
