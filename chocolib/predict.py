@@ -579,35 +579,33 @@ def save_threshold(model_dir: str | Path, choice: ThresholdChoice, tta: str = "n
     return fileio.write_json(Path(model_dir) / "threshold.json", {**choice.as_dict(), "tta": tta})
 
 
-def read_tta(model_dir: str | Path) -> str:
-    """The test-time augmentation notebook 05 chose its threshold with ("none" without threshold.json)."""
+def _saved_choice(model_dir: str | Path, key: str, default, what: str):
+    """One entry of the threshold.json beside a checkpoint: `default` without the file or the entry."""
     path = Path(model_dir) / "threshold.json"
     if not path.is_file():
-        return "none"
+        return default
     import json
 
     try:
-        tta = json.loads(path.read_text()).get("tta", "none")
+        return json.loads(path.read_text()).get(key, default)
     except (ValueError, AttributeError) as exc:
-        raise ChocoError(f"cannot read the test-time augmentation ({exc})", path) from None
+        raise ChocoError(f"cannot read the {what} ({exc})", path) from None
+
+
+def read_tta(model_dir: str | Path) -> str:
+    """The test-time augmentation notebook 05 chose its threshold with ("none" without threshold.json)."""
+    tta = _saved_choice(model_dir, "tta", "none", "test-time augmentation")
     if tta not in tta_module.MODES:
-        raise ChocoError(f"unknown test-time augmentation {tta!r}: one of {', '.join(tta_module.MODES)}", path)
+        raise ChocoError(
+            f"unknown test-time augmentation {tta!r}: one of {', '.join(tta_module.MODES)}", Path(model_dir) / "threshold.json"
+        )
     return tta
 
 
 def read_cross_class(model_dir: str | Path) -> str:
     """The cross-class rule notebook 05 chose with its threshold ("off" without threshold.json, or
     in one written before the rule existed)."""
-    path = Path(model_dir) / "threshold.json"
-    if not path.is_file():
-        return "off"
-    import json
-
-    try:
-        rule = json.loads(path.read_text()).get("cross_class", "off")
-    except (ValueError, AttributeError) as exc:
-        raise ChocoError(f"cannot read the cross-class rule ({exc})", path) from None
-    return check_cross_class(rule, path)
+    return check_cross_class(_saved_choice(model_dir, "cross_class", "off", "cross-class rule"), Path(model_dir) / "threshold.json")
 
 
 def read_threshold(model_dir: str | Path) -> float | None:
@@ -615,12 +613,11 @@ def read_threshold(model_dir: str | Path) -> float | None:
     path = Path(model_dir) / "threshold.json"
     if not path.is_file():
         return None
-    import json
-
+    value = _saved_choice(model_dir, "threshold", None, "threshold")
     try:
-        return float(json.loads(path.read_text())["threshold"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ChocoError(f"cannot read the threshold ({exc})", path) from None
+        return float(value)
+    except (TypeError, ValueError):
+        raise ChocoError(f"cannot read the threshold (not a number: {value!r})", path) from None
 
 
 def prediction_panels(
