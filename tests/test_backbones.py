@@ -141,7 +141,7 @@ def test_an_imagenet_checkpoint_rebuilds_to_the_same_model_and_size(tmp_path, no
 
 def test_profiles_and_recipes(monkeypatch):
     detector, config = train.configs_for(profiles.get("cpu"))
-    assert detector.backbone == "efficientnet_lite0" and detector.pretrained == "auto"
+    assert detector.backbone == "efficientnet_lite1" and detector.pretrained == "auto"
     # the cpu profile's own peak rate wins over its recipe's; a flag wins over both
     assert (config.max_lr, config.clip_grad_norm, config.camera_augment) == (0.01, 10.0, True)
     assert train.configs_for(profiles.get("cpu"), max_lr=0.003)[1].max_lr == 0.003
