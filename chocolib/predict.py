@@ -172,13 +172,11 @@ def check_cross_class(rule: str, where=None) -> str:
 def _resolve_photo(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, rule: str, iou: float) -> tuple[np.ndarray, np.ndarray]:
     """(indices kept, their scores) of one photo's detections: greedily by score, each kept box
     takes every box not yet taken that overlaps it by `iou`, whatever its class."""
+    import torch
+    from torchvision.ops import box_iou
+
     order = np.argsort(-scores, kind="stable")
-    x0, y0, x1, y1 = (boxes[:, k] for k in range(4))
-    area = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    inter_w = np.clip(np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None]), 0, None)
-    inter_h = np.clip(np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None]), 0, None)
-    inter = inter_w * inter_h
-    overlap = inter / np.maximum(area[:, None] + area[None] - inter, 1e-12)
+    overlap = box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy()
     taken = np.zeros(len(scores), bool)
     kept, kept_scores = [], []
     for i in order:
