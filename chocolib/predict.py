@@ -508,9 +508,13 @@ def choose_threshold(
     on the mean of the clean F1 and each suite's mean F1 — the photos a counter meets are rarely as
     clean as the validation photos, and a threshold tuned to clean photos only is too strict for
     a chocolate that is smaller, blurred or half hidden."""
-    objective = Objective({"clean F1": [(detections, truth)], **(suites or {})})
+    return _choose_on(Objective({"clean F1": [(detections, truth)], **(suites or {})}), detections, truth)
+
+
+def _choose_on(objective: Objective, detections: Detections, truth: pd.DataFrame, sweep: pd.DataFrame | None = None) -> ThresholdChoice:
+    """`choose_threshold` on an objective already built (its "clean F1" part is `detections`)."""
     clean = objective.curves["clean F1"][0]
-    sweep = objective.sweep()
+    sweep = objective.sweep() if sweep is None else sweep
     sweep.insert(1, "f1", sweep["clean F1"])
     chosen = plateau_middle(sweep, "objective")
     clean_chosen = plateau_middle(sweep, "f1")
@@ -536,21 +540,27 @@ def choose_counting(
     suites: dict[str, list[tuple[Detections, pd.DataFrame]]] | None = None,
     rules=CROSS_CLASS_RULES,
 ) -> ThresholdChoice:
-    """The threshold and the cross-class rule together: `choose_threshold` under each rule of
+    """The threshold and the cross-class rule together: the single threshold under each rule of
     `rules` (every detection set resolved by it, `one_per_chocolate`), and the rule whose chosen
-    threshold scores the best objective — ties to the earlier rule, the simpler one. The choice
-    carries the comparison (`ThresholdChoice.rules`)."""
-    choices, rows = {}, []
+    threshold scores the best objective — ties to the earlier rule, the simpler one. The result is
+    `choose_threshold` on the winner's sets, carrying the comparison (`ThresholdChoice.rules`)."""
+    candidates, rows = {}, []
     for rule in rules:
+        ruled = detections.one_per_chocolate(rule)
         ruled_suites = {name: [(found.one_per_chocolate(rule), t) for found, t in sets] for name, sets in (suites or {}).items()}
-        choice = choose_threshold(detections.one_per_chocolate(rule), truth, ruled_suites)
-        choice.cross_class = rule
-        choices[rule] = choice
-        rows.append({"cross_class": rule, "threshold": choice.threshold, **choice.objective_at(choice.threshold)})
+        objective = Objective({"clean F1": [(ruled, truth)], **ruled_suites})
+        # only the single threshold decides between rules; the per-class ascent (13 sweeps) runs
+        # for the winner alone
+        sweep = objective.sweep()
+        threshold = plateau_middle(sweep, "objective")
+        candidates[rule] = (objective, ruled, sweep)
+        at = sweep.loc[np.isclose(sweep["threshold"], threshold)].iloc[0]
+        rows.append({"cross_class": rule, "threshold": threshold, **{name: float(at[name]) for name in [*objective.names, "objective"]}})
     table = pd.DataFrame(rows)
     # rounded so that a difference in the last bits of a float sum does not pick the rule
     best = rules[int(np.argmax(table["objective"].round(12).to_numpy()))]
-    chosen = choices[best]
+    chosen = _choose_on(*candidates[best][:2], truth, sweep=candidates[best][2])
+    chosen.cross_class = best
     chosen.rules = table
     return chosen
 

@@ -138,6 +138,14 @@ def test_choose_counting_takes_the_rule_that_counts_the_hesitant_chocolates_and_
     suites = {"shift F1": [(found, truth)]}
     with_suite = predict.choose_counting(found.one_per_chocolate("off"), truth, suites)
     assert with_suite.cross_class == "merge" and with_suite.rules.set_index("cross_class").loc["merge", "shift F1"] == pytest.approx(1.0)
+    # the winner's choice is choose_threshold's on its resolved sets, per-class thresholds included
+    alone = predict.choose_threshold(found.one_per_chocolate("merge"), truth, {"shift F1": [(found.one_per_chocolate("merge"), truth)]})
+    assert (with_suite.threshold, with_suite.per_class, with_suite.per_class_objective) == (
+        alone.threshold,
+        alone.per_class,
+        alone.per_class_objective,
+    )
+    pd.testing.assert_frame_equal(with_suite.sweep, alone.sweep)
     clear = _boxed([("1", "Comtesse", 0.9, CHOCOLATE), ("1", "Arabia", 0.95, FAR), ("2", "Noblesse", 0.95, CHOCOLATE)], ["1", "2"])
     assert predict.choose_counting(clear, truth).cross_class == "off"
 
