@@ -188,8 +188,9 @@ def _resolve_photo(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, ru
         kept.append(i)
         if rule == "merge":
             # each class once, by its best box: two boxes of one class are the same evidence twice
-            best_per_class = pd.Series(scores[members]).groupby(labels[members]).max()
-            kept_scores.append(min(1.0, float(best_per_class.sum())))
+            member_scores, member_labels = scores[members], labels[members]
+            best_per_class = [member_scores[member_labels == label].max() for label in np.unique(member_labels)]
+            kept_scores.append(min(1.0, float(np.sum(best_per_class))))
         else:
             kept_scores.append(float(scores[i]))
     return np.array(kept, np.int64), np.array(kept_scores, np.float64)

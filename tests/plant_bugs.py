@@ -209,8 +209,8 @@ MUTATIONS = [
     Mutation(
         "merge_adds_one_class_twice",
         "chocolib/predict.py",
-        "pd.Series(scores[members]).groupby(labels[members]).max()",
-        "pd.Series(scores[members]).groupby(labels[members]).sum()",
+        "member_scores[member_labels == label].max()",
+        "member_scores[member_labels == label].sum()",
         ("tests/test_predict.py::test_boxes_of_different_classes_on_one_chocolate_are_one_chocolate_under_suppress_and_merge",),
     ),
     Mutation(
