@@ -454,6 +454,12 @@ def per_class_thresholds(objective: Objective, start: float, thresholds=SWEEP) -
     return chosen
 
 
+def _parts_at(sweep: pd.DataFrame, names: list[str], threshold: float) -> dict[str, float]:
+    """The row of an `Objective.sweep` at `threshold`: each part of `names` and the objective."""
+    row = sweep.loc[np.isclose(sweep["threshold"], threshold)].iloc[0]
+    return {name: float(row[name]) for name in [*names, "objective"]}
+
+
 @dataclass
 class ThresholdChoice:
     """What notebook 05 decides on validation, and what it compares the decision with."""
@@ -475,8 +481,7 @@ class ThresholdChoice:
 
     def objective_at(self, threshold: float) -> dict[str, float]:
         """The objective's parts and their mean at a threshold of the sweep."""
-        row = self.sweep.loc[np.isclose(self.sweep["threshold"], threshold)].iloc[0]
-        return {name: float(row[name]) for name in [*self.chosen_on, "objective"]}
+        return _parts_at(self.sweep, self.chosen_on, threshold)
 
     def as_dict(self) -> dict:
         best_grid = self.seed_grid.loc[self.seed_grid["f1"].idxmax()]
@@ -555,8 +560,7 @@ def choose_counting(
         sweep = objective.sweep()
         threshold = plateau_middle(sweep, "objective")
         candidates[rule] = (objective, ruled, sweep)
-        at = sweep.loc[np.isclose(sweep["threshold"], threshold)].iloc[0]
-        rows.append({"cross_class": rule, "threshold": threshold, **{name: float(at[name]) for name in [*objective.names, "objective"]}})
+        rows.append({"cross_class": rule, "threshold": threshold, **_parts_at(sweep, objective.names, threshold)})
     table = pd.DataFrame(rows)
     # rounded so that a difference in the last bits of a float sum does not pick the rule
     best = rules[int(np.argmax(table["objective"].round(12).to_numpy()))]
