@@ -79,6 +79,8 @@ def _train(args) -> str:
                 ("--backbone", args.backbone),
                 ("--max-lr", args.max_lr),
                 ("--clip-grad-norm", args.clip_grad_norm),
+                ("--occluders", args.occluders),
+                ("--chocolate-blur", args.chocolate_blur),
             )
             if value is not None
         ]
@@ -111,6 +113,8 @@ def _train(args) -> str:
             pretrained=args.pretrained,
             max_lr=args.max_lr,
             clip_grad_norm=args.clip_grad_norm,
+            occluders=args.occluders,
+            chocolate_blur=args.chocolate_blur,
             **common,
         )
         summary = train.train(args.data / "train", args.data / "val", args.out, detector, config)
@@ -180,7 +184,7 @@ def _report(args) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chocolib import models, tta
+    from chocolib import copy_paste, models, tta
     from chocolib.models import backbones
     from chocolib.predict import CROSS_CLASS_RULES
     from chocolib.train import RECIPES
@@ -268,6 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-lr", type=float, default=None, help="OneCycle's peak learning rate (default: the recipe's)")
     p.add_argument("--clip-grad-norm", type=float, default=None, help="gradient-norm clipping (default: the recipe's)")
+    p.add_argument(
+        "--occluders",
+        choices=list(copy_paste.OCCLUDERS),
+        default=None,
+        help="how many things copy-paste lays across chocolates (default: the profile's): some, or crowded (most samples, most chocolates)",
+    )
+    p.add_argument(
+        "--chocolate-blur",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="copy-paste blurs some chocolates on their own, out of focus or moving (default: the profile's)",
+    )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--workers", type=int, default=None, help="DataLoader processes (default: 0 on the CPU, 4 on a GPU)")
     p.add_argument(

@@ -23,7 +23,7 @@ Everything draws from torch's global random stream, which the training loop seed
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,6 +53,34 @@ class CopyPasteParams:
     occlude_share: tuple[float, float] = (0.1, 0.5)  # share of the sample's chocolates (at least one), when they do
     stick_p: float = 0.4  # share of occluders that are long thin sticks (pens, cables, cutlery)
     occlude_cover: tuple[float, float] = (0.1, 0.4)  # share of the chocolate's box covered (it still counts)
+    blur_p: float = 0.0  # share of restyled and pasted chocolates blurred on their own (`chocolate_blur`)
+    blur_sigma: tuple[float, float] = (0.8, 2.5)  # out of the focal plane: Gaussian sigma, pixels of the photo
+    blur_motion: tuple[int, int] = (5, 11)  # or moving: a line kernel this long, any direction
+
+
+#: How many things lie across chocolates (`CopyPasteParams`' occluder settings by name; a training
+#: setting, `train.TrainConfig.occluders`). ``some``: half the samples, 10–50 % of their chocolates.
+#: ``crowded``: four samples in five, 30–70 % of their chocolates, half the occluders pens: on a full
+#: table a pen laid over one chocolate also hides its neighbours, which the shift suite's occlusion
+#: (a pen over half the chocolates of every photo) showed ``some`` had rarely trained on
+#: (docs/robustness-and-generalisation.md, "Occlusion")
+OCCLUDERS = {
+    "some": {},
+    "crowded": {"occlude_p": 0.8, "occlude_share": (0.3, 0.7), "stick_p": 0.5},
+}
+
+
+#: With `chocolate_blur` (a training setting, `train.TrainConfig.chocolate_blur`), a third of the
+#: restyled and pasted chocolates are blurred on their own, as a camera focused on one part of the
+#: table leaves chocolates nearer or farther soft, and a hand moves one: whole-photo blur
+#: (`augment.camera_effects`) cannot make one chocolate soft beside a sharp one
+CHOCOLATE_BLUR_P = 1 / 3
+
+
+def params_for(occluders: str = "some", chocolate_blur: bool = False) -> CopyPasteParams:
+    """The copy-paste settings with the named amount of occluders (`OCCLUDERS`) and, with
+    `chocolate_blur`, some chocolates blurred on their own."""
+    return replace(CopyPasteParams(), **OCCLUDERS[occluders], blur_p=CHOCOLATE_BLUR_P if chocolate_blur else 0.0)
 
 
 @dataclass
@@ -137,8 +165,11 @@ def build_bank(samples) -> list[list[Cutout]]:
 # --------------------------------------------------------------------------------------------
 def restyle(pixels: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, params: CopyPasteParams) -> np.ndarray:
     """The chocolate's pixels (H × W × 3 uint8) with its own brightness, contrast, saturation, hue
-    and, sometimes, a gloss highlight, changed only where `alpha` is (the background kept)."""
+    and, sometimes, a gloss highlight and a blur of its own (`CopyPasteParams.blur_p`: out of focus
+    or moving), changed only where `alpha` is (the background kept)."""
     import cv2
+
+    from chocolib import augment
 
     x = pixels.astype(np.float32) / 255
     weight = alpha[..., None]
@@ -158,6 +189,12 @@ def restyle(pixels: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, par
             grid_y, grid_x = np.mgrid[0:height, 0:width]
             blob = np.exp(-((grid_x - xs[at]) ** 2 + (grid_y - ys[at]) ** 2) / (2 * sigma**2)) * rng.uniform(*params.gloss_strength)
             x = x + (1 - x) * blob[..., None]
+    if params.blur_p and rng.random() < params.blur_p:  # no draw without it: the stream of runs before it is kept
+        if rng.random() < 0.5:
+            x = cv2.GaussianBlur(x, (0, 0), rng.uniform(*params.blur_sigma), borderType=cv2.BORDER_REFLECT)
+        else:
+            kernel = augment.motion_kernel(int(rng.integers(params.blur_motion[0], params.blur_motion[1] + 1)), rng.uniform(0, np.pi))
+            x = cv2.filter2D(x, -1, kernel, borderType=cv2.BORDER_REFLECT)
     out = x * weight + pixels.astype(np.float32) / 255 * (1 - weight)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 

@@ -65,6 +65,10 @@ class TrainConfig:
     #: online copy-paste with each chocolate's own colour, gloss, tilt and scale (`chocolib.copy_paste`;
     #: the seed: none)
     copy_paste: bool = False
+    #: how many things copy-paste lays across chocolates (`copy_paste.OCCLUDERS`): some or crowded
+    occluders: str = "some"
+    #: copy-paste blurs some chocolates on their own, out of focus or moving (`copy_paste.CHOCOLATE_BLUR_P`)
+    chocolate_blur: bool = False
     #: which images of notebook 02's folder to train on: "all" (the originals and the seed's offline
     #: versions) or "originals" (the resized photos only; the variation then comes online)
     train_versions: str = "all"
@@ -79,6 +83,8 @@ class TrainConfig:
         object.__setattr__(self, "amp", precision.normalise(self.amp))  # older configs saved True/False
         if self.scale_augment not in augment.SCALE_AUGMENTS:
             raise ChocoError(f"scale_augment must be one of {', '.join(augment.SCALE_AUGMENTS)}, not {self.scale_augment!r}")
+        if self.occluders not in copy_paste.OCCLUDERS:
+            raise ChocoError(f"occluders must be one of {', '.join(copy_paste.OCCLUDERS)}, not {self.occluders!r}")
         if self.train_versions not in ("all", "originals"):
             raise ChocoError(f"train_versions must be all or originals, not {self.train_versions!r}")
         if set(self.loss_weights) != set(LOSS_NAMES):
@@ -187,7 +193,7 @@ def online_transforms(config: TrainConfig, samples=()):
     from torchvision.transforms import v2
 
     steps = (
-        ([copy_paste.copy_paste(samples)] if config.copy_paste else [])
+        ([copy_paste.copy_paste(samples, copy_paste.params_for(config.occluders, config.chocolate_blur))] if config.copy_paste else [])
         + ([augment.online_geometry(config.scale_augment)] if config.geometry_augment else [])
         + ([augment.camera_effects()] if config.camera_augment else [])
     )
@@ -247,7 +253,7 @@ def run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> 
     online = {
         "camera": asdict(augment.CameraParams()) if config.camera_augment else None,
         "scale": asdict(augment.ScaleParams()) if config.geometry_augment and config.scale_augment == "wide" else None,
-        "copy_paste": asdict(copy_paste.CopyPasteParams()) if config.copy_paste else None,
+        "copy_paste": asdict(copy_paste.params_for(config.occluders, config.chocolate_blur)) if config.copy_paste else None,
     }
     return engine.run_key(CHECKPOINT_VERSION, detector.as_dict(), config.as_dict(), data, online)
 

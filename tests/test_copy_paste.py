@@ -1,6 +1,8 @@
 """Copy-paste with each chocolate's own look: masks from boxes, exact boxes for pasted chocolates,
 free places only, reproducible under torch's seed, and usable in the training chain."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -178,3 +180,56 @@ def test_a_pasted_chocolates_label_is_the_class_whose_pixels_it_holds(folder):
             assert min(distances, key=distances.get) == label and distances[label] < 40, (label, centre.mean(0))
             pasted += 1
     assert pasted >= 6
+
+
+def test_the_training_setting_occluders_names_how_many_things_lie_across_chocolates(folder):
+    from chocolib import models, train
+    from chocolib.errors import ChocoError
+
+    assert copy_paste.params_for("some") == copy_paste.CopyPasteParams()  # runs from before the setting keep their key
+    crowded = copy_paste.params_for("crowded")
+    assert crowded.occlude_p > copy_paste.CopyPasteParams().occlude_p
+    assert crowded.occlude_share[0] > copy_paste.CopyPasteParams().occlude_share[0]
+    samples = dataset.DetectionDataset(folder / "images")
+    config = train.TrainConfig(copy_paste=True, occluders="crowded", epochs=1)
+    assert train.online_transforms(config, samples).transforms[0].params == crowded
+    keys = [
+        train.run_key(models.DetectorConfig(), train.TrainConfig(copy_paste=True, occluders=name), "data") for name in ("some", "crowded")
+    ]
+    assert keys[0]["online"]["copy_paste"] != keys[1]["online"]["copy_paste"]  # a change of it is a new run
+    with pytest.raises(ChocoError, match="occluders must be one of some, crowded"):
+        train.TrainConfig(occluders="many")
+
+
+def test_crowded_occluders_cover_more_of_the_photo_than_some(folder):
+    """Over the same draws, ``crowded`` changes more pixels of the photo than ``some``: more samples
+    and more of their chocolates get something lying across them."""
+    samples = dataset.DetectionDataset(folder / "images")
+    image, target = samples.load(0)
+    changed = {}
+    for name in ("some", "crowded"):
+        transform = copy_paste.copy_paste(samples, replace(copy_paste.params_for(name), paste_p=0.0, restyle_p=0.0))
+        torch.manual_seed(0)
+        changed[name] = sum(
+            float((transform(image, target)[0].as_subclass(torch.Tensor) != image.as_subclass(torch.Tensor)).any(0).float().mean())
+            for _ in range(40)
+        )
+    assert changed["crowded"] > 1.2 * changed["some"], changed
+
+
+def test_chocolate_blur_softens_the_chocolate_and_keeps_the_table():
+    """A checkered chocolate restyled with `blur_p` 1 loses most of its fine detail inside its mask
+    (out of focus or moving), the table around it stays as it was; `chocolate_blur` sets it."""
+    pixels = np.full((60, 60, 3), 90, np.uint8)
+    checker = (np.indices((40, 40)).sum(0) % 2 * 200 + 30).astype(np.uint8)
+    pixels[10:50, 10:50] = checker[..., None]
+    alpha = np.zeros((60, 60), np.float32)
+    alpha[10:50, 10:50] = 1
+    plain = copy_paste.CopyPasteParams(gloss_p=0.0, hue=(0.0, 0.0), brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), gamma=(1, 1))
+    sharp = copy_paste.restyle(pixels, alpha, np.random.default_rng(0), plain)
+    for seed in range(6):  # both kinds of blur come up
+        soft = copy_paste.restyle(pixels, alpha, np.random.default_rng(seed), replace(plain, blur_p=1.0))
+        detail = [np.abs(np.diff(image[12:48, 12:48, 0].astype(int), axis=1)).mean() for image in (sharp, soft)]
+        assert detail[1] < 0.5 * detail[0], (seed, detail)
+        assert np.array_equal(soft[alpha == 0], pixels[alpha == 0])
+    assert copy_paste.params_for(chocolate_blur=True).blur_p > 0 == copy_paste.params_for().blur_p
