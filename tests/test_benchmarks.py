@@ -99,3 +99,20 @@ def test_generalisation_judges_one_clean_per_class_and_fixed_thresholds_from_one
     assert table["clean F1"].iloc[1] >= table["clean F1"].iloc[0] - 1e-4  # clean validation's choice is best there
     refused = _run("generalisation.py", *args[:-1], "1.5")
     assert refused.returncode != 0 and "'1.5': expected one, clean, per-class or a threshold between 0 and 1" in refused.stderr
+
+
+def test_occlusion_cover_gives_every_chocolate_of_every_occlusion_setting_its_hidden_share(tiny_checkpoint, tiny_split, tmp_path):
+    from chocolib import annotations
+
+    done = _run(
+        "occlusion_cover.py", "--weights", tiny_checkpoint, "--val", tiny_split / "val", "--threshold", "0.05", "--csv", tmp_path / "c.csv"
+    )
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "c.csv")
+    chocolates = len(annotations.read_labels(tiny_split / "val" / "labels"))
+    assert len(table) == 3 * chocolates and sorted(table["severity"].unique()) == [1, 2, 3]
+    assert table["hidden"].between(0, 1).all() and (table["hidden"] > 0.02).any()  # the pens hide some of some chocolates
+    assert table["found"].dtype == bool
+    assert f"of {3 * chocolates} chocolates missed" in done.stdout
+    refused = _run("occlusion_cover.py", "--weights", tiny_checkpoint, "--val", tiny_split / "val")
+    assert refused.returncode != 0 and "give --threshold" in refused.stderr
