@@ -82,7 +82,7 @@ def judged(folder: Path, data: Path, dev_hard: Path | None, mode: str, device: s
     import hashlib
     import json
 
-    from chocolib import fileio, judge, predict
+    from chocolib import fileio, judge, predict, shifts
 
     digest = hashlib.sha256((folder / "best.pt").read_bytes()).hexdigest()[:16]
     asked = {
@@ -90,6 +90,7 @@ def judged(folder: Path, data: Path, dev_hard: Path | None, mode: str, device: s
         "val": str(data.resolve() / "val"),
         "dev_hard": str(dev_hard.resolve()) if dev_hard else None,
         "tta": mode,
+        "shift_suite": shifts.SUITE_VERSION,
     }
     kept = work / "judged" / f"{digest}-{mode}.json"
     if kept.is_file() and json.loads(kept.read_text())["asked"] == asked:

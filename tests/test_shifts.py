@@ -73,6 +73,25 @@ def test_occlusion_covers_part_of_some_chocolates_and_keeps_every_box():
     assert all(s > 0.3 for s in shares)
 
 
+@pytest.mark.parametrize("severity", shifts.SEVERITIES)
+def test_no_pen_hides_any_chocolate_beyond_the_severitys_share(severity):
+    """On a crowded table (4 × 6 chocolates, a few pixels apart) a long pen laid over one chocolate
+    crosses its neighbours: none of them may be hidden beyond the setting's share either, and
+    about half the chocolates still get a pen."""
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(90, 130, (170, 250, 3)).astype(np.uint8)
+    boxes = np.array([[8 + 40 * i, 8 + 40 * j, 40 + 40 * i, 40 + 40 * j] for j in range(4) for i in range(6)], np.float64)
+    for x0, y0, x1, y1 in boxes.astype(int):
+        pixels[y0:y1, x0:x1] = RED
+    scene = shifts.Scene(pixels, boxes, np.zeros(len(boxes), np.int64))
+    share = shifts.SHIFTS["occlusion"].levels[severity - 1]
+    for seed in range(3):
+        out = shifts.shift(scene, "occlusion", severity, seed=seed, photo="L1")
+        hidden = np.array([1 - _red_share(out, box) for box in boxes])
+        assert hidden.max() <= share + 0.08, (seed, hidden.max())  # anti-aliased edges and the 1-px rim
+        assert (hidden > 0.5 * share).sum() >= len(boxes) // 4, (seed, hidden)
+
+
 def test_shadow_darkens_part_of_the_photo_and_not_the_rest():
     scene = _scene()
     out = shifts.shift(scene, "shadow", 3, seed=0, photo="L1")
