@@ -207,6 +207,20 @@ MUTATIONS = [
         ("tests/test_judge.py",),
     ),
     Mutation(
+        "pen_hides_its_neighbours",
+        "chocolib/shifts.py",
+        "if _covered(np.maximum(hidden, mask), scene.boxes).max() <= cover + PEN_SLACK:",
+        "if _covered(mask, scene.boxes[index : index + 1]).max() <= cover + PEN_SLACK:",
+        ("tests/test_shifts.py",),
+    ),
+    Mutation(
+        "crowded_occluders_ignored",
+        "chocolib/train.py",
+        "copy_paste.params_for(config.occluders, config.chocolate_blur))] if config.copy_paste",
+        "copy_paste.CopyPasteParams())] if config.copy_paste",
+        ("tests/test_copy_paste.py",),
+    ),
+    Mutation(
         "merge_adds_one_class_twice",
         "chocolib/predict.py",
         "member_scores[member_labels == label].max()",
