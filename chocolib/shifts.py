@@ -174,7 +174,8 @@ def _occlusion(scene: Scene, cover: float, rng) -> Scene:
     A pen is long (2.4–4.4 of its chocolate) and its direction is drawn again (`PEN_TRIES`) until,
     with the pens already laid, it hides no chocolate beyond `cover`: the severity is the share of a
     box hidden, for every chocolate, not for the chosen ones only (a pen laid without that check hid
-    its neighbours whole on a crowded table; docs/robustness-and-generalisation.md, "Occlusion").
+    its neighbours whole on a crowded table; docs/robustness-and-generalisation.md, "Occlusion: what
+    the suite hid").
     A chocolate with no such direction is left without a pen."""
     height, width = scene.pixels.shape[:2]
     x = scene.pixels.astype(np.float32)
