@@ -35,6 +35,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from chocolib import classes, dataset, fileio
+from chocolib.blur import motion_kernel
 from chocolib.errors import ChocoError
 from chocolib.labels import Box, read_label_file
 
@@ -513,15 +514,6 @@ def shadow_mask(height: int, width: int, softness: float, generator) -> np.ndarr
     mask = np.zeros((height, width), np.float32)
     cv2.fillPoly(mask, [np.rint(points).astype(np.int32)], 1.0)
     return cv2.GaussianBlur(mask, (0, 0), softness)
-
-
-def motion_kernel(length: int, angle: float):
-    """A normalised line kernel (length × length, odd) at `angle` radians: what a shaken camera does."""
-    size = int(length) | 1
-    kernel = np.zeros((size, size), np.float32)
-    for t in np.linspace(-(size // 2), size // 2, 4 * size):
-        kernel[int(round(size // 2 + t * np.sin(angle))), int(round(size // 2 + t * np.cos(angle)))] = 1
-    return kernel / kernel.sum()
 
 
 def camera_effects(params: CameraParams = CameraParams()):

@@ -172,7 +172,7 @@ def restyle(pixels: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, par
     or moving), changed only where `alpha` is (the background kept)."""
     import cv2
 
-    from chocolib import augment
+    from chocolib.blur import motion_kernel
 
     x = pixels.astype(np.float32) / 255
     weight = alpha[..., None]
@@ -196,7 +196,7 @@ def restyle(pixels: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, par
         if rng.random() < 0.5:
             x = cv2.GaussianBlur(x, (0, 0), rng.uniform(*params.blur_sigma), borderType=cv2.BORDER_REFLECT)
         else:
-            kernel = augment.motion_kernel(int(rng.integers(params.blur_motion[0], params.blur_motion[1] + 1)), rng.uniform(0, np.pi))
+            kernel = motion_kernel(int(rng.integers(params.blur_motion[0], params.blur_motion[1] + 1)), rng.uniform(0, np.pi))
             x = cv2.filter2D(x, -1, kernel, borderType=cv2.BORDER_REFLECT)
     out = x * weight + pixels.astype(np.float32) / 255 * (1 - weight)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)

@@ -57,7 +57,7 @@ def _defocus_blur(x: np.ndarray, radius: float, rng) -> np.ndarray:
 def _motion_blur(x: np.ndarray, length: float, rng) -> np.ndarray:
     import cv2
 
-    from chocolib.augment import motion_kernel
+    from chocolib.blur import motion_kernel
 
     return cv2.filter2D(x, -1, motion_kernel(int(length), rng.uniform(0, np.pi)), borderType=cv2.BORDER_REFLECT)
 

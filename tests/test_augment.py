@@ -324,7 +324,9 @@ def test_each_camera_effect_alone_does_what_it_says():
 
     assert smooth(apply(motion_length=(15, 15))) < 0.5 * smooth(base)
     assert smooth(apply(downscale=(0.2, 0.2))) < 0.7 * smooth(base)
-    kernel = augment.motion_kernel(9, 0.0)
+    from chocolib.blur import motion_kernel
+
+    kernel = motion_kernel(9, 0.0)
     assert kernel.shape == (9, 9) and abs(kernel.sum() - 1) < 1e-6 and (kernel[4] > 0).all() and kernel[0].sum() == 0
 
 
