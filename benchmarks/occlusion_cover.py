@@ -7,8 +7,9 @@
 Why: the occlusion settings are named by the share of a box a pen hides (10, 20, 35 %), but a pen
 is long and crosses the chocolates beside the one it was laid over. Each true chocolate's hidden
 share is measured from the pixels the pens changed (any channel by more than 25 of 255, the pen's
-soft edge included) and the chocolate is *found* when a kept detection of its class overlaps its
-box by IoU ≥ 0.5 — notebook 05's counting rule and threshold, the TTA of the profile. Prints the
+soft edge included) and the chocolate is *found* when the kept detection that takes its box
+(`shifts.match`: best score first, IoU ≥ 0.5, as notebook 05 counts errors under the shifts) is of
+its class — notebook 05's counting rule and threshold, the TTA of the profile. Prints the
 found share per bin of hidden share, and per severity; ``--csv`` writes one row per chocolate.
 """
 
@@ -26,27 +27,21 @@ BINS = (-0.01, 0.05, 0.2, 0.35, 0.5, 0.7, 1.0)
 
 def chocolate_rows(run, threshold: float, rule: str) -> list[dict]:
     """One row per true chocolate of every occlusion setting of `run` (`shifts.detect_shifted`):
-    its setting, class, hidden share and whether a detection of its class found it."""
+    its setting, class, hidden share and whether a detection of its class took it (`shifts.match`,
+    as notebook 05's errors under the shifts are counted)."""
     import numpy as np
-    import torch
-    from torchvision.ops import box_iou
 
-    from chocolib import classes
+    from chocolib import classes, shifts
 
     clean_scenes = run.settings[0][2]
     rows = []
     for name, severity, scenes, found in run.settings[1:]:
         kept = found.one_per_chocolate(rule).kept(threshold)
         for photo_id, clean, scene in zip(run.ids, clean_scenes, scenes):
-            height, width = scene.pixels.shape[:2]
             changed = np.abs(scene.pixels.astype(np.int16) - clean.pixels.astype(np.int16)).max(2) > CHANGED
-            mine = kept[kept["id"] == photo_id]
-            detected = mine[["x0", "y0", "x1", "y1"]].to_numpy(np.float64) * [width, height, width, height]
-            labels = np.array([classes.KAGGLE_NAMES.index(c) for c in mine["class"]], np.int64)
-            overlaps = box_iou(torch.from_numpy(detected), torch.from_numpy(scene.boxes)).numpy() if len(detected) else None
+            given, _ = shifts.match(kept[kept["id"] == photo_id], scene)
             for t, (x0, y0, x1, y1) in enumerate(scene.boxes):
                 hidden = changed[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))].mean()
-                found_it = overlaps is not None and bool(((labels == scene.cls[t]) & (overlaps[:, t] >= 0.5)).any())
                 rows.append(
                     {
                         "shift": name,
@@ -54,7 +49,7 @@ def chocolate_rows(run, threshold: float, rule: str) -> list[dict]:
                         "id": photo_id,
                         "class": classes.KAGGLE_NAMES[scene.cls[t]],
                         "hidden": hidden,
-                        "found": found_it,
+                        "found": bool(given[t] == scene.cls[t]),
                     }
                 )
     return rows

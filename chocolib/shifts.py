@@ -309,38 +309,47 @@ def class_errors(truth: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def confusion(found, scenes, ids, threshold: float, iou: float = 0.5) -> np.ndarray:
-    """Detection-level confusion of one setting: (13 + 1) × (13 + 1) counts, rows the true class
-    (the last row: no chocolate there, a false detection), columns the class detected (the last
-    column: none, a missed chocolate). Each kept detection, best score first, takes the unmatched
-    true box it overlaps most (IoU ≥ `iou`)."""
+def match(kept: pd.DataFrame, scene: Scene, iou: float = 0.5) -> tuple[np.ndarray, list[int]]:
+    """One photo's kept detections (`Detections.kept` rows of its id) against its true boxes: each
+    detection, best score first, takes the unmatched true box it overlaps most (IoU ≥ `iou`).
+    Returns the class index each true box was detected as (−1: missed) and the class indices of the
+    detections that took no box (false detections)."""
     import torch
     from torchvision.ops import box_iou
 
+    height, width = scene.pixels.shape[:2]
+    rows = kept.sort_values("score", ascending=False)
+    detected = rows[["x0", "y0", "x1", "y1"]].to_numpy(np.float64) * [width, height, width, height]
+    predicted = np.array([classes.KAGGLE_NAMES.index(c) for c in rows["class"]], np.int64)
+    overlaps = (
+        box_iou(torch.from_numpy(detected), torch.from_numpy(scene.boxes)).numpy()
+        if len(detected) and len(scene.boxes)
+        else np.zeros((len(detected), len(scene.boxes)))
+    )
+    given = np.full(len(scene.boxes), -1, np.int64)
+    false = []
+    for d, label in enumerate(predicted):
+        candidates = np.where((given < 0) & (overlaps[d] >= iou))[0] if overlaps.shape[1] else []
+        if len(candidates):
+            given[candidates[np.argmax(overlaps[d, candidates])]] = label
+        else:
+            false.append(int(label))
+    return given, false
+
+
+def confusion(found, scenes, ids, threshold: float, iou: float = 0.5) -> np.ndarray:
+    """Detection-level confusion of one setting: (13 + 1) × (13 + 1) counts, rows the true class
+    (the last row: no chocolate there, a false detection), columns the class detected (the last
+    column: none, a missed chocolate), the detections matched to true boxes by `match`."""
     n = classes.NUM_CLASSES
     matrix = np.zeros((n + 1, n + 1), np.int64)
     kept = found.kept(threshold)
     for photo_id, scene in zip(ids, scenes):
-        height, width = scene.pixels.shape[:2]
-        rows = kept[kept["id"] == photo_id].sort_values("score", ascending=False)
-        detected = rows[["x0", "y0", "x1", "y1"]].to_numpy(np.float64) * [width, height, width, height]
-        predicted = np.array([classes.KAGGLE_NAMES.index(c) for c in rows["class"]], np.int64)
-        overlaps = (
-            box_iou(torch.from_numpy(detected), torch.from_numpy(scene.boxes)).numpy()
-            if len(detected) and len(scene.boxes)
-            else np.zeros((len(detected), len(scene.boxes)))
-        )
-        taken = np.zeros(len(scene.boxes), bool)
-        for d, label in enumerate(predicted):
-            candidates = np.where(~taken & (overlaps[d] >= iou))[0] if overlaps.shape[1] else []
-            if len(candidates):
-                t = candidates[np.argmax(overlaps[d, candidates])]
-                taken[t] = True
-                matrix[scene.cls[t], label] += 1
-            else:
-                matrix[n, label] += 1
-        for t in np.where(~taken)[0]:
-            matrix[scene.cls[t], n] += 1
+        given, false = match(kept[kept["id"] == photo_id], scene, iou)
+        for true_class, label in zip(scene.cls, given):
+            matrix[true_class, label if label >= 0 else n] += 1
+        for label in false:
+            matrix[n, label] += 1
     return matrix
 
 
