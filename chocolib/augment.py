@@ -707,12 +707,49 @@ class ScaleJitter:
         return self._wrap(image, target, crop, clipped * scale, keep=visible >= self.params.min_visible)
 
 
-def online_geometry(scale: str = "wide"):
+@dataclass(frozen=True)
+class ForeshortenParams:
+    """How far a tilted camera squeezes the table: a camera tilted by t from looking straight down
+    shortens the table along the tilt by cos t, so round chocolates become ellipses — 0.6 is a tilt
+    of 53°, as a phone held at arm's length over a table. The twin's photos are all taken from
+    straight above, and copy-paste squeezes only the chocolates it pastes (`CopyPasteParams.squeeze`)."""
+
+    p: float = 0.5  # share of samples foreshortened
+    squeeze: tuple[float, float] = (0.6, 1.0)  # the shortened axis' share of its length
+
+
+class Foreshorten:
+    """Online foreshortening with exact boxes: ``(image, target) → (image, target)``, one axis of the
+    photo (either, at random) resized by a factor drawn from `params.squeeze`, with probability
+    `params.p`; an axis-aligned box stays exact under a resize of either axis. It draws from torch's
+    global random stream, which the training loop seeds per epoch."""
+
+    def __init__(self, params: ForeshortenParams = ForeshortenParams()):
+        self.params = params
+
+    def __call__(self, image, target):
+        import torch
+        from torchvision.transforms import v2
+
+        if float(torch.rand(1)) >= self.params.p:
+            return image, target
+        squeeze = float(torch.empty(1).uniform_(*self.params.squeeze))
+        height, width = image.shape[-2:]
+        if int(torch.randint(0, 2, (1,))):
+            size = [height, max(8, round(width * squeeze))]
+        else:
+            size = [max(8, round(height * squeeze)), width]
+        boxes = v2.functional.resize(target["boxes"], size)
+        return v2.functional.resize(image, size, antialias=True), {**target, "boxes": boxes}
+
+
+def online_geometry(scale: str = "wide", foreshorten: bool = False):
     """Online at training time: flips, quarter turns and a zoom, all exact for axis-aligned boxes
     (a turn by any other angle would inflate every box to the hull of a rotated one). `scale`:
     ``wide`` zooms out or in over 0.45–2× of the photo's scale (`ScaleJitter`); ``mild`` is the
     zoom of 0.75–1.25 (black border) this recipe had before, which left a camera one step farther
-    away unseen. Boxes left thinner than 2 px are dropped (SanitizeBoundingBoxes)."""
+    away unseen. `foreshorten`: half the photos then squeezed along one axis, as by a tilted camera
+    (`Foreshorten`). Boxes left thinner than 2 px are dropped (SanitizeBoundingBoxes)."""
     from torchvision.transforms import v2
 
     if scale not in SCALE_AUGMENTS:
@@ -724,6 +761,7 @@ def online_geometry(scale: str = "wide"):
             v2.RandomVerticalFlip(p=0.5),
             quarter_turns,
             ScaleJitter() if scale == "wide" else v2.RandomAffine(degrees=0, scale=(0.75, 1.25)),
+            *([Foreshorten()] if foreshorten else []),
             v2.ClampBoundingBoxes(),
             v2.SanitizeBoundingBoxes(min_size=2.0),
         ]

@@ -81,6 +81,7 @@ def _train(args) -> str:
                 ("--clip-grad-norm", args.clip_grad_norm),
                 ("--occluders", args.occluders),
                 ("--chocolate-blur", args.chocolate_blur),
+                ("--foreshorten", args.foreshorten),
             )
             if value is not None
         ]
@@ -115,6 +116,7 @@ def _train(args) -> str:
             clip_grad_norm=args.clip_grad_norm,
             occluders=args.occluders,
             chocolate_blur=args.chocolate_blur,
+            foreshorten=args.foreshorten,
             **common,
         )
         summary = train.train(args.data / "train", args.data / "val", args.out, detector, config)
@@ -283,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="copy-paste blurs some chocolates on their own, out of focus or moving (default: the profile's)",
+    )
+    p.add_argument(
+        "--foreshorten",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="squeeze half the photos along one axis online, as a tilted camera does (default: the profile's)",
     )
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--workers", type=int, default=None, help="DataLoader processes (default: 0 on the CPU, 4 on a GPU)")

@@ -62,6 +62,9 @@ class TrainConfig:
     geometry_augment: bool = False
     #: the online geometry's zoom (`augment.online_geometry`): wide (0.45–2×) or mild (0.75–1.25×)
     scale_augment: str = "wide"
+    #: the online geometry also squeezes half the photos along one axis, as a camera tilted away
+    #: from straight down does (`augment.Foreshorten`)
+    foreshorten: bool = False
     #: online copy-paste with each chocolate's own colour, gloss, tilt and scale (`chocolib.copy_paste`;
     #: the seed: none)
     copy_paste: bool = False
@@ -194,7 +197,7 @@ def online_transforms(config: TrainConfig, samples=()):
 
     steps = (
         ([copy_paste.copy_paste(samples, copy_paste.params_for(config.occluders, config.chocolate_blur))] if config.copy_paste else [])
-        + ([augment.online_geometry(config.scale_augment)] if config.geometry_augment else [])
+        + ([augment.online_geometry(config.scale_augment, config.foreshorten)] if config.geometry_augment else [])
         + ([augment.camera_effects()] if config.camera_augment else [])
     )
     return v2.Compose(steps) if steps else None
@@ -255,6 +258,8 @@ def run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> 
         "scale": asdict(augment.ScaleParams()) if config.geometry_augment and config.scale_augment == "wide" else None,
         "copy_paste": asdict(copy_paste.params_for(config.occluders, config.chocolate_blur)) if config.copy_paste else None,
     }
+    if config.geometry_augment and config.foreshorten:  # absent when off: the keys of earlier runs stay
+        online["foreshorten"] = asdict(augment.ForeshortenParams())
     return engine.run_key(CHECKPOINT_VERSION, detector.as_dict(), config.as_dict(), data, online)
 
 

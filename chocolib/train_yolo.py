@@ -35,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from chocolib import augment, dataset, engine, fileio, metric, precision, predict
+from chocolib import copy_paste as copy_paste_module
 from chocolib.classes import NUM_CLASSES
 from chocolib.errors import ChocoError
 from chocolib.models import yolo12
@@ -86,6 +87,10 @@ class YoloTrainConfig:
     #: input side, so a chocolate is as large in training as when the whole photo is counted at that
     #: side; None: the whole photo at the input side (the seed's)
     crop: int | None = None
+    #: before the seed's chain, copy-paste as the Faster R-CNN's finetune recipe has it
+    #: (`chocolib.copy_paste`: each chocolate's own look, more chocolates pasted, things across
+    #: them), so the 72 photos hold more chocolates, and more varied ones, per draw
+    copy_paste: bool = False
     #: score threshold for the validation count-F1 logged per epoch (as notebook 04's)
     val_threshold: float = 0.6
     seed: int = 0
@@ -189,7 +194,8 @@ class TrainingDraws:
     `crop` (None: off): each draw is a crop × crop window of the photo letterboxed to S, at the
     scale the whole photo is counted at, instead of the whole photo at S; `side` is what a draw
     measures. `mosaic`: the share of draws that are a mosaic of four, up to epoch `mosaic_until`
-    (None: all).
+    (None: all). `copy_paste`: each photo first goes through `copy_paste.CopyPaste` over the
+    chocolates of the split's training photos.
     """
 
     def __init__(
@@ -200,6 +206,7 @@ class TrainingDraws:
         mosaic: float = 0.0,
         mosaic_until: int | None = None,
         crop: int | None = None,
+        copy_paste: bool = False,
     ):
         augmented = Path(augmented)
         split_path = augmented / "split.json"
@@ -219,6 +226,12 @@ class TrainingDraws:
         self.crop, self.side = crop, crop or image_size
         self.keep_original = 1 / (self.params.passes + 1)
         self.mosaic, self.mosaic_until = mosaic, mosaic_until
+        self.paste, self.bank_position = None, {}
+        if copy_paste:
+            photos = dataset.DetectionDataset(augmented / "train")
+            photos.items = [photos.items[i] for i in self.indices]
+            self.paste = copy_paste_module.copy_paste(photos, copy_paste_module.CopyPasteParams())
+            self.bank_position = {index: n for n, index in enumerate(self.indices)}
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -233,6 +246,8 @@ class TrainingDraws:
         import torch
         from torchvision.transforms import v2
 
+        if self.paste is not None:  # the cut-out bank is indexed by the photo's place among the split's
+            image, target = self.paste(image, {**target, "image_id": self.bank_position[int(target["image_id"])]})
         size = yolo12.letterbox_shape(*image.shape[-2:], self.image_size)
         sample = augment.chain_input(image.as_subclass(torch.Tensor), target["boxes"].as_subclass(torch.Tensor), target["labels"])
         if torch.rand(()) < self.keep_original:
@@ -425,14 +440,21 @@ def train_yolo(
     from torch.utils.data import DataLoader
 
     augmented, out = Path(augmented), Path(out)
-    draws = TrainingDraws(augmented, model_config.image_size, config.seed, config.mosaic, config.epochs - config.close_mosaic, config.crop)
+    draws = TrainingDraws(
+        augmented, model_config.image_size, config.seed, config.mosaic, config.epochs - config.close_mosaic, config.crop, config.copy_paste
+    )
     val_set = dataset.DetectionDataset(augmented / "val")
     if len(draws) == 0 or len(val_set) == 0:
         raise ChocoError("no training or validation images", augmented)
     images_per_epoch = len(draws) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
+    online = {"copy_paste": asdict(copy_paste_module.CopyPasteParams())} if config.copy_paste else None  # None: the keys of before
     run_key = engine.run_key(
-        CHECKPOINT_VERSION, model_config.as_dict(), config.as_dict(), engine.data_fingerprint(augmented / "train", augmented / "val")
+        CHECKPOINT_VERSION,
+        model_config.as_dict(),
+        config.as_dict(),
+        engine.data_fingerprint(augmented / "train", augmented / "val"),
+        online,
     )
     out.mkdir(parents=True, exist_ok=True)
     state = engine.load_last(out, run_key)

@@ -407,6 +407,52 @@ def test_zoom_in_drops_a_chocolate_that_the_frame_leaves_less_than_half_of():
     assert kept and dropped
 
 
+def test_foreshortening_squeezes_one_axis_and_the_box_with_it():
+    """A tilted camera's photo: one side shortened by a factor within `ForeshortenParams.squeeze`,
+    the other kept, the bright square now a rectangle its box still frames; each axis is chosen
+    sometimes, and `p` of the samples are left as they were."""
+    import torch
+
+    squeezed_axes, untouched = set(), 0
+    foreshorten = augment.Foreshorten(augment.ForeshortenParams(p=0.5, squeeze=(0.6, 0.8)))
+    for seed in range(24):
+        torch.manual_seed(seed)
+        image, target = foreshorten(*_bright_sample(40))
+        height, width = image.shape[-2:]
+        if (height, width) == (100, 160):
+            untouched += 1
+            assert target["boxes"][0].tolist() == [70.0, 40.0, 110.0, 80.0]
+            continue
+        axis = 0 if height != 100 else 1
+        squeezed_axes.add(axis)
+        share = (height / 100, width / 160)[axis]
+        assert 0.59 <= share <= 0.81 and (width, height)[axis] == (160, 100)[axis]
+        x0, y0, x1, y1 = target["boxes"][0].tolist()
+        assert target["boxes"].canvas_size == (height, width)
+        bright = (image[0] > 170).nonzero()
+        assert abs(bright[:, 1].min() - x0) <= 1.5 and abs(bright[:, 1].max() + 1 - x1) <= 1.5
+        assert abs(bright[:, 0].min() - y0) <= 1.5 and abs(bright[:, 0].max() + 1 - y1) <= 1.5
+        sides = (y1 - y0, x1 - x0)
+        assert abs(sides[axis] - 40 * share) < 1 and abs(sides[1 - axis] - 40) < 1e-4
+    assert squeezed_axes == {0, 1} and 4 <= untouched <= 20
+
+
+def test_foreshortening_is_a_setting_that_changes_the_run_and_leaves_it_when_off():
+    """Off, the online chain and the run key are those of before (no draw, no key entry); on, the
+    geometry foreshortens and the key records its ranges, so a folder never resumes the other."""
+    from chocolib import models, train
+
+    def kinds(chain):
+        return [type(step).__name__ for step in chain.transforms]
+
+    off, on = train.TrainConfig(geometry_augment=True), train.TrainConfig(geometry_augment=True, foreshorten=True)
+    assert "Foreshorten" not in kinds(augment.online_geometry()) and "Foreshorten" in kinds(augment.online_geometry("wide", True))
+    assert "Foreshorten" in kinds(train.online_transforms(on).transforms[0])
+    assert "Foreshorten" not in kinds(train.online_transforms(off).transforms[0])
+    detector = models.DetectorConfig()
+    assert train.run_key(detector, off, "d") != train.run_key(detector, on, "d")
+
+
 def test_every_scale_setting_is_known():
     from chocolib import train
     from chocolib.errors import ChocoError

@@ -103,6 +103,29 @@ def test_a_crop_is_a_window_of_the_photo_at_the_scale_it_is_counted_at(tiny_spli
     assert image.shape == (3, 64, 64) and ((target["boxes"] >= 0) & (target["boxes"] <= 64)).all()
 
 
+def test_copy_paste_draws_carry_more_chocolates_reproducibly_and_only_the_splits_own(tiny_split):
+    """With copy-paste a photo comes out of its draws with pasted chocolates (more boxes on
+    average, each inside the draw), the same draw twice for the same epoch; its bank holds the
+    chocolates of the split's training photos only, not of the offline versions."""
+    plain = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0)
+    pasted = train_yolo.TrainingDraws(tiny_split, SIZE, seed=0, copy_paste=True)
+    plain.keep_original = pasted.keep_original = 1.0  # no RandomResizedCrop: the counts compare
+    assert plain.paste is None and len(pasted.paste.bank) == len(pasted.indices)
+    counts = {"plain": 0, "pasted": 0}
+    for epoch in (1, 2, 3):
+        for draws, name in ((plain, "plain"), (pasted, "pasted")):
+            draws.set_epoch(epoch)
+            for index in range(len(draws)):
+                image, target, _ = draws[index]
+                boxes = target["boxes"]
+                assert image.shape == (3, SIZE, SIZE) and ((boxes >= 0) & (boxes <= SIZE)).all()
+                counts[name] += len(target["labels"])
+    assert counts["pasted"] > 1.1 * counts["plain"], counts
+    image, target, _ = pasted[0]
+    again, target_again, _ = pasted[0]
+    assert torch.equal(image, again) and torch.equal(target["boxes"], target_again["boxes"])
+
+
 def test_a_photo_of_the_split_missing_from_train_is_named(tiny_split, tmp_path):
     broken = shutil.copytree(tiny_split, tmp_path / "augmented")
     split = json.loads((broken / "split.json").read_text())
