@@ -233,6 +233,12 @@ class TrainingDraws:
             self.paste = copy_paste_module.copy_paste(photos, copy_paste_module.CopyPasteParams())
             self.bank_position = {index: n for n, index in enumerate(self.indices)}
 
+    @classmethod
+    def of_run(cls, augmented: str | Path, model_config: yolo12.YoloConfig, config: YoloTrainConfig) -> TrainingDraws:
+        """The draws a training run with these settings makes."""
+        mosaic_until = config.epochs - config.close_mosaic
+        return cls(augmented, model_config.image_size, config.seed, config.mosaic, mosaic_until, config.crop, config.copy_paste)
+
     def __len__(self) -> int:
         return len(self.indices)
 
@@ -440,9 +446,7 @@ def train_yolo(
     from torch.utils.data import DataLoader
 
     augmented, out = Path(augmented), Path(out)
-    draws = TrainingDraws(
-        augmented, model_config.image_size, config.seed, config.mosaic, config.epochs - config.close_mosaic, config.crop, config.copy_paste
-    )
+    draws = TrainingDraws.of_run(augmented, model_config, config)
     val_set = dataset.DetectionDataset(augmented / "val")
     if len(draws) == 0 or len(val_set) == 0:
         raise ChocoError("no training or validation images", augmented)

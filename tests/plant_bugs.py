@@ -221,6 +221,20 @@ MUTATIONS = [
         ("tests/test_copy_paste.py",),
     ),
     Mutation(
+        "foreshortened_boxes_not_resized",
+        "chocolib/augment.py",
+        'return v2.functional.resize(image, size, antialias=True), {**target, "boxes": boxes}',
+        "return v2.functional.resize(image, size, antialias=True), target",
+        ("tests/test_augment.py::test_foreshortening_squeezes_one_axis_and_the_box_with_it",),
+    ),
+    Mutation(
+        "yolo_copy_paste_ignored",
+        "chocolib/train_yolo.py",
+        "config.mosaic, mosaic_until, config.crop, config.copy_paste)",
+        "config.mosaic, mosaic_until, config.crop)",
+        ("tests/test_train_yolo.py",),
+    ),
+    Mutation(
         "merge_adds_one_class_twice",
         "chocolib/predict.py",
         "member_scores[member_labels == label].max()",

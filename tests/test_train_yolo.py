@@ -124,6 +124,10 @@ def test_copy_paste_draws_carry_more_chocolates_reproducibly_and_only_the_splits
     image, target, _ = pasted[0]
     again, target_again, _ = pasted[0]
     assert torch.equal(image, again) and torch.equal(target["boxes"], target_again["boxes"])
+    model_config, config = _configs(copy_paste=True, crop=64, close_mosaic=1)
+    of_run = train_yolo.TrainingDraws.of_run(tiny_split, model_config, config)
+    assert of_run.paste is not None and of_run.side == 64 and of_run.mosaic_until == config.epochs - 1
+    assert train_yolo.TrainingDraws.of_run(tiny_split, *_configs()).paste is None
 
 
 def test_a_photo_of_the_split_missing_from_train_is_named(tiny_split, tmp_path):
