@@ -452,7 +452,7 @@ def train_yolo(
         raise ChocoError("no training or validation images", augmented)
     images_per_epoch = len(draws) if config.steps_per_epoch is None else config.steps_per_epoch * config.batch_size
     steps = math.ceil(images_per_epoch / config.batch_size)
-    online = {"copy_paste": asdict(copy_paste_module.CopyPasteParams())} if config.copy_paste else None  # None: the keys of before
+    online = {"copy_paste": asdict(draws.paste.params)} if draws.paste is not None else None  # None: the keys of before
     run_key = engine.run_key(
         CHECKPOINT_VERSION,
         model_config.as_dict(),
