@@ -81,6 +81,7 @@ def _train(args) -> str:
                 ("--clip-grad-norm", args.clip_grad_norm),
                 ("--occluders", args.occluders),
                 ("--chocolate-blur", args.chocolate_blur),
+                ("--chocolate-aspect", args.chocolate_aspect),
                 ("--foreshorten", args.foreshorten),
             )
             if value is not None
@@ -116,6 +117,7 @@ def _train(args) -> str:
             clip_grad_norm=args.clip_grad_norm,
             occluders=args.occluders,
             chocolate_blur=args.chocolate_blur,
+            chocolate_aspect=args.chocolate_aspect,
             foreshorten=args.foreshorten,
             **common,
         )
@@ -285,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="copy-paste blurs some chocolates on their own, out of focus or moving (default: the profile's)",
+    )
+    p.add_argument(
+        "--chocolate-aspect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="copy-paste stretches some chocolates where they lie, each its own tilt (default: the profile's)",
     )
     p.add_argument(
         "--foreshorten",

@@ -72,6 +72,9 @@ class TrainConfig:
     occluders: str = "some"
     #: copy-paste blurs some chocolates on their own, out of focus or moving (`copy_paste.CHOCOLATE_BLUR_P`)
     chocolate_blur: bool = False
+    #: copy-paste stretches some of a photo's own chocolates where they lie, each its own tilt
+    #: (`copy_paste.CHOCOLATE_ASPECT_P`)
+    chocolate_aspect: bool = False
     #: which images of notebook 02's folder to train on: "all" (the originals and the seed's offline
     #: versions) or "originals" (the resized photos only; the variation then comes online)
     train_versions: str = "all"
@@ -196,7 +199,11 @@ def online_transforms(config: TrainConfig, samples=()):
     from torchvision.transforms import v2
 
     steps = (
-        ([copy_paste.copy_paste(samples, copy_paste.params_for(config.occluders, config.chocolate_blur))] if config.copy_paste else [])
+        (
+            [copy_paste.copy_paste(samples, copy_paste.params_for(config.occluders, config.chocolate_blur, config.chocolate_aspect))]
+            if config.copy_paste
+            else []
+        )
         + ([augment.online_geometry(config.scale_augment, config.foreshorten)] if config.geometry_augment else [])
         + ([augment.camera_effects()] if config.camera_augment else [])
     )
@@ -256,7 +263,9 @@ def run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> 
     online = {
         "camera": asdict(augment.CameraParams()) if config.camera_augment else None,
         "scale": asdict(augment.ScaleParams()) if config.geometry_augment and config.scale_augment == "wide" else None,
-        "copy_paste": asdict(copy_paste.params_for(config.occluders, config.chocolate_blur)) if config.copy_paste else None,
+        "copy_paste": asdict(copy_paste.params_for(config.occluders, config.chocolate_blur, config.chocolate_aspect))
+        if config.copy_paste
+        else None,
     }
     if config.geometry_augment and config.foreshorten:  # absent when off: the keys of earlier runs stay
         online["foreshorten"] = asdict(augment.ForeshortenParams())

@@ -216,9 +216,23 @@ MUTATIONS = [
     Mutation(
         "crowded_occluders_ignored",
         "chocolib/train.py",
-        "copy_paste.params_for(config.occluders, config.chocolate_blur))] if config.copy_paste",
+        "copy_paste.params_for(config.occluders, config.chocolate_blur, config.chocolate_aspect))] if config.copy_paste",
         "copy_paste.CopyPasteParams())] if config.copy_paste",
         ("tests/test_copy_paste.py",),
+    ),
+    Mutation(
+        "stretched_box_not_updated",
+        "chocolib/copy_paste.py",
+        "    boxes[row] = box\n    return True",
+        "    return True",
+        ("tests/test_copy_paste.py::test_a_chocolate_stretched_where_it_lies_gets_the_box_of_its_new_shape",),
+    ),
+    Mutation(
+        "chocolate_aspect_ignored",
+        "chocolib/copy_paste.py",
+        "stretch_p=CHOCOLATE_ASPECT_P if chocolate_aspect else 0.0,",
+        "stretch_p=0.0,",
+        ("tests/test_copy_paste.py::test_the_training_setting_chocolate_aspect_stretches_a_third_of_the_chocolates",),
     ),
     Mutation(
         "foreshortened_boxes_not_resized",

@@ -233,3 +233,79 @@ def test_chocolate_blur_softens_the_chocolate_and_keeps_the_table():
         assert detail[1] < 0.5 * detail[0], (seed, detail)
         assert np.array_equal(soft[alpha == 0], pixels[alpha == 0])
     assert copy_paste.params_for(chocolate_blur=True).blur_p > 0 == copy_paste.params_for().blur_p
+
+
+def test_stretching_lengthens_one_direction_only_about_the_centre():
+    """A disc stretched by 1.5 along 30° becomes an ellipse 1.5 times as long that way and as wide as
+    before across it, centred where the disc was; along 0° only its width grows."""
+    import cv2
+
+    alpha = np.zeros((41, 41), np.float32)
+    cv2.circle(alpha, (20, 20), 16, 1.0, -1)
+    pixels = np.repeat((alpha[..., None] * 200).astype(np.uint8), 3, axis=2)
+    out_pixels, out_alpha, shift = copy_paste.stretched(pixels, alpha, angle=30.0, factor=1.5)
+    ys, xs = np.nonzero(out_alpha > 0.5)
+    points = np.stack([xs, ys], 1).astype(np.float64)
+    centre = points.mean(0)
+    assert np.allclose(centre + shift, (20, 20), atol=1.0)  # it stays where it lay
+    along, across = np.array([np.cos(np.radians(30)), np.sin(np.radians(30))]), np.array([-np.sin(np.radians(30)), np.cos(np.radians(30))])
+    length, width = np.ptp((points - centre) @ along), np.ptp((points - centre) @ across)
+    assert length == pytest.approx(1.5 * 33, rel=0.06) and width == pytest.approx(33, rel=0.06), (length, width)
+    assert out_pixels.shape[:2] == out_alpha.shape
+    _, wide, _ = copy_paste.stretched(pixels, alpha, angle=0.0, factor=1.5)
+    ys, xs = np.nonzero(wide > 0.5)
+    assert np.ptp(xs) + 1 == pytest.approx(1.5 * 33, rel=0.06) and np.ptp(ys) + 1 == pytest.approx(33, abs=2)
+
+
+def test_a_chocolate_stretched_where_it_lies_gets_the_box_of_its_new_shape(folder):
+    """With every own chocolate stretched, each box grows along some direction, still holds the
+    chocolate's centre, stays inside the photo, and holds exactly the chocolate's pixels: the
+    table outside every box is unchanged and the chocolate's colour reaches the box's edges."""
+    image0, target0 = dataset.DetectionDataset(folder).load(0)
+    for seed in range(4):
+        image, target = _sample(folder, seed=seed, restyle_p=0.0, paste_p=0.0, occlude_p=0.0, stretch_p=1.0, stretch=(0.6, 0.6))
+        before = target0["boxes"].as_subclass(torch.Tensor).numpy()
+        after = target["boxes"].as_subclass(torch.Tensor).numpy()
+        assert after.shape == before.shape and target["labels"].tolist() == target0["labels"].tolist()
+        for old, new in zip(before, after):  # boxes are cx, cy, w, h
+            assert new[2] * new[3] > 1.15 * old[2] * old[3], (old, new)
+            assert abs(new[0] - old[0]) < 3 and abs(new[1] - old[1]) < 3
+        pixels, table = image.permute(1, 2, 0).numpy(), image0.permute(1, 2, 0).numpy()
+        inside = np.zeros(pixels.shape[:2], bool)
+        for cx, cy, w, h in after:
+            x0, y0, x1, y1 = (int(round(v)) for v in (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+            inside[max(0, y0 - 1) : y1 + 1, max(0, x0 - 1) : x1 + 1] = True
+            assert 0 <= x0 and 0 <= y0 and x1 <= SIZE[0] and y1 <= SIZE[1]
+            crop = pixels[y0:y1, x0:x1].astype(int)
+            background = np.array((120, 140, 160))
+            assert np.abs(crop[:, :2] - background).sum(-1).max() > 60 and np.abs(crop[:, -2:] - background).sum(-1).max() > 60
+            assert np.abs(crop[:2] - background).sum(-1).max() > 60 and np.abs(crop[-2:] - background).sum(-1).max() > 60
+        assert np.array_equal(pixels[~inside], table[~inside])
+
+
+def test_no_stretch_covers_a_neighbour(folder):
+    """Two chocolates side by side: neither is stretched over the other (the stretch is skipped)."""
+    samples = dataset.DetectionDataset(folder)
+    bank = copy_paste.build_bank(samples)
+    image, target = samples.load(0)
+    canvas = image.permute(1, 2, 0).numpy().copy()
+    boxes = np.array([cutout.box for cutout in bank[0]], np.float64)
+    boxes[1] = [boxes[0][2], boxes[0][1], boxes[0][2] + 30, boxes[0][3]]  # a neighbour right beside the first
+    params = copy_paste.CopyPasteParams(stretch=(0.6, 0.6))
+    rng = np.random.default_rng(0)
+    results = []
+    for _ in range(20):
+        results.append(copy_paste.stretch_in_place(canvas, boxes.copy(), 0, bank[0][0], rng, params))
+    assert not all(results) and any(results)  # stretched up or down, never sideways into its neighbour
+
+
+def test_the_training_setting_chocolate_aspect_stretches_a_third_of_the_chocolates(folder):
+    from chocolib import models, train
+
+    assert copy_paste.params_for().stretch_p == 0.0  # off: no draw, so earlier runs draw the same samples
+    assert 0 < copy_paste.params_for(chocolate_aspect=True).stretch_p == copy_paste.CHOCOLATE_ASPECT_P
+    samples = dataset.DetectionDataset(folder / "images")
+    config = train.TrainConfig(copy_paste=True, chocolate_aspect=True, epochs=1)
+    assert train.online_transforms(config, samples).transforms[0].params.stretch_p == copy_paste.CHOCOLATE_ASPECT_P
+    keys = [train.run_key(models.DetectorConfig(), train.TrainConfig(copy_paste=True, chocolate_aspect=on), "data") for on in (False, True)]
+    assert keys[0]["online"]["copy_paste"] != keys[1]["online"]["copy_paste"]  # a change of it is a new run
