@@ -48,8 +48,12 @@ def first_batches(loader, count: int) -> list:
 
 
 def images_per_s(run, batches, device) -> float:
-    """Images/s of `run(images, targets)` over every batch but the first, which warms up."""
-    run(*batches[0])
+    """Images/s of `run(images, targets)` over every batch but the first, after one untimed pass
+    over all of them: the Faster R-CNN's photos come in several sizes, and each new size costs the
+    first variant measured its kernels' set-up (fp32 ran 1.6× slower first than after its batches
+    were seen once, on a 2-core EPYC)."""
+    for images, targets in batches:
+        run(images, targets)
     _sync(device)
     started, seen = time.perf_counter(), 0
     for images, targets in batches[1:]:

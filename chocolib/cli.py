@@ -67,6 +67,7 @@ def _train(args) -> str:
         device=args.device,
         workers=args.workers,
         amp=args.amp,
+        copy_paste=args.copy_paste,
     )
     if args.model == "yolo12":
         from chocolib import train_yolo
@@ -276,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-lr", type=float, default=None, help="OneCycle's peak learning rate (default: the recipe's)")
     p.add_argument("--clip-grad-norm", type=float, default=None, help="gradient-norm clipping (default: the recipe's)")
+    p.add_argument(
+        "--copy-paste",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="online copy-paste, each chocolate its own look (chocolib/copy_paste.py; default: the profile's — on in the "
+        "Faster R-CNN's finetune recipe, off for YOLO12s, whose draws then take it before the seed's chain)",
+    )
     p.add_argument(
         "--occluders",
         choices=list(copy_paste.OCCLUDERS),

@@ -199,6 +199,25 @@ def test_train_command_refuses_faster_rcnn_settings_for_yolo(tiny_split, tmp_pat
     assert_user_error(result, "multiple of 32")
 
 
+def test_the_train_command_turns_copy_paste_on_for_either_model(tiny_split, tmp_path):
+    """`--copy-paste` reaches YOLO12s's settings (its draws get the bank, its run key the params)
+    and the Faster R-CNN's, `--no-copy-paste` turns the recipe's off."""
+    from chocolib import cli
+
+    parser = cli.build_parser()
+    for flag, expected in (("--copy-paste", True), ("--no-copy-paste", False)):
+        args = parser.parse_args(["train", "--model", "yolo12", "--data", str(tiny_split), "--out", str(tmp_path), flag])
+        _, config = train_yolo.configs_for(profiles.get("cpu"), copy_paste=args.copy_paste)
+        assert config.copy_paste is expected
+        args = parser.parse_args(["train", "--data", str(tiny_split), "--out", str(tmp_path), "--recipe", "finetune", flag])
+        _, config = train.configs_for(profiles.get("cpu"), recipe=args.recipe, copy_paste=args.copy_paste)
+        assert config.copy_paste is expected
+    result = run_cli("train", "--model", "yolo12", "--data", tiny_split, "--out", tmp_path / "y", "--epochs", "1", "--copy-paste")
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((tmp_path / "y" / "config.json").read_text())
+    assert saved["train"]["copy_paste"] is True and saved["online"]["copy_paste"]["paste_p"] > 0
+
+
 def test_bad_settings(tiny_split):
     with pytest.raises(ChocoError, match="warmup_epochs"):
         train_yolo.YoloTrainConfig(epochs=3, warmup_epochs=3)
