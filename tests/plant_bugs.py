@@ -235,6 +235,13 @@ MUTATIONS = [
         ("tests/test_copy_paste.py::test_the_training_setting_chocolate_aspect_stretches_a_third_of_the_chocolates",),
     ),
     Mutation(
+        "copy_paste_flag_ignored",
+        "chocolib/cli.py",
+        "        copy_paste=args.copy_paste,\n",
+        "",
+        ("tests/test_train_yolo.py::test_the_train_command_turns_copy_paste_on_for_either_model",),
+    ),
+    Mutation(
         "foreshortened_boxes_not_resized",
         "chocolib/augment.py",
         'return v2.functional.resize(image, size, antialias=True), {**target, "boxes": boxes}',
