@@ -192,6 +192,12 @@ def planned_learning_rates(config: TrainConfig, steps_per_epoch: int) -> np.ndar
     return engine.planned_learning_rates(config, steps_per_epoch, build_optimizer)
 
 
+def copy_paste_params(config: TrainConfig) -> copy_paste.CopyPasteParams:
+    """The copy-paste settings a run's training settings name: the one place the transform and the
+    run key read them from."""
+    return copy_paste.params_for(config.occluders, config.chocolate_blur, config.chocolate_aspect)
+
+
 def online_transforms(config: TrainConfig, samples=()):
     """The online augmentation of the training images (None: the images as notebook 02 wrote them).
     Copy-paste comes first, on the photo as it was labelled: its chocolates are cut out of
@@ -199,11 +205,7 @@ def online_transforms(config: TrainConfig, samples=()):
     from torchvision.transforms import v2
 
     steps = (
-        (
-            [copy_paste.copy_paste(samples, copy_paste.params_for(config.occluders, config.chocolate_blur, config.chocolate_aspect))]
-            if config.copy_paste
-            else []
-        )
+        ([copy_paste.copy_paste(samples, copy_paste_params(config))] if config.copy_paste else [])
         + ([augment.online_geometry(config.scale_augment, config.foreshorten)] if config.geometry_augment else [])
         + ([augment.camera_effects()] if config.camera_augment else [])
     )
@@ -263,9 +265,7 @@ def run_key(detector: models.DetectorConfig, config: TrainConfig, data: str) -> 
     online = {
         "camera": asdict(augment.CameraParams()) if config.camera_augment else None,
         "scale": asdict(augment.ScaleParams()) if config.geometry_augment and config.scale_augment == "wide" else None,
-        "copy_paste": asdict(copy_paste.params_for(config.occluders, config.chocolate_blur, config.chocolate_aspect))
-        if config.copy_paste
-        else None,
+        "copy_paste": asdict(copy_paste_params(config)) if config.copy_paste else None,
     }
     if config.geometry_augment and config.foreshorten:  # absent when off: the keys of earlier runs stay
         online["foreshorten"] = asdict(augment.ForeshortenParams())

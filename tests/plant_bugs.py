@@ -216,8 +216,8 @@ MUTATIONS = [
     Mutation(
         "crowded_occluders_ignored",
         "chocolib/train.py",
-        "copy_paste.params_for(config.occluders, config.chocolate_blur, config.chocolate_aspect))] if config.copy_paste",
-        "copy_paste.CopyPasteParams())] if config.copy_paste",
+        "[copy_paste.copy_paste(samples, copy_paste_params(config))] if config.copy_paste",
+        "[copy_paste.copy_paste(samples, copy_paste.CopyPasteParams())] if config.copy_paste",
         ("tests/test_copy_paste.py",),
     ),
     Mutation(
