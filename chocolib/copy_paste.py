@@ -117,6 +117,7 @@ class Cutout:
     pixels: np.ndarray  # H × W × 3 uint8, the box's pixels
     alpha: np.ndarray  # H × W float32 in [0, 1]: the chocolate's mask, edges feathered
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the photo
+    row: int | None = None  # its box's row in the photo's target (None: a look made from it, not in a photo)
 
 
 def box_mask(crop: np.ndarray, inner: tuple[int, int, int, int]) -> np.ndarray:
@@ -154,7 +155,7 @@ def cut_out(pixels: np.ndarray, boxes_xyxy: np.ndarray, labels) -> list[Cutout]:
 
     height, width = pixels.shape[:2]
     cutouts = []
-    for (x0, y0, x1, y1), label in zip(np.asarray(boxes_xyxy, np.float64).reshape(-1, 4), labels):
+    for row, ((x0, y0, x1, y1), label) in enumerate(zip(np.asarray(boxes_xyxy, np.float64).reshape(-1, 4), labels)):
         x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
         x1, y1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
         if x1 - x0 < 4 or y1 - y0 < 4:
@@ -163,7 +164,7 @@ def cut_out(pixels: np.ndarray, boxes_xyxy: np.ndarray, labels) -> list[Cutout]:
         cx0, cy0, cx1, cy1 = max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
         mask = box_mask(pixels[cy0:cy1, cx0:cx1], (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
         alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0)  # feathered, so no hard seam
-        cutouts.append(Cutout(int(label), pixels[y0:y1, x0:x1].copy(), alpha, (x0, y0, x1, y1)))
+        cutouts.append(Cutout(int(label), pixels[y0:y1, x0:x1].copy(), alpha, (x0, y0, x1, y1), row))
     return cutouts
 
 
@@ -296,19 +297,6 @@ def stretch_in_place(
     ).astype(np.uint8)
     boxes[row] = box
     return True
-
-
-def _row_of(box, boxes: np.ndarray) -> int | None:
-    """The row of `boxes` that is `box` (a cutout's, cut to whole pixels): the one it overlaps most,
-    if that is most of both."""
-    if not len(boxes):
-        return None
-    x0, y0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
-    x1, y1 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    union = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
-    row = int(np.argmax(inter / np.maximum(union, 1e-6)))
-    return row if inter[row] / max(union[row], 1e-6) > 0.7 else None
 
 
 def _overlap(box, others: np.ndarray) -> float:
@@ -445,10 +433,9 @@ class CopyPaste:
                 if canvas[y0:y1, x0:x1].shape[:2] == cutout.alpha.shape:
                     canvas[y0:y1, x0:x1] = restyle(canvas[y0:y1, x0:x1], cutout.alpha, rng, params)
             if params.stretch_p and rng.random() < params.stretch_p:  # no draw without it: the stream of runs before it is kept
-                row = _row_of(cutout.box, xyxy)
                 x0, y0, x1, y1 = cutout.box
-                if row is not None and canvas[y0:y1, x0:x1].shape[:2] == cutout.alpha.shape:
-                    stretch_in_place(canvas, xyxy, row, cutout, rng, params)
+                if cutout.row is not None and canvas[y0:y1, x0:x1].shape[:2] == cutout.alpha.shape:
+                    stretch_in_place(canvas, xyxy, cutout.row, cutout, rng, params)
 
         if self.pool and rng.random() < params.paste_p:
             for _ in range(int(rng.integers(params.paste_count[0], params.paste_count[1] + 1))):

@@ -228,6 +228,13 @@ MUTATIONS = [
         ("tests/test_copy_paste.py::test_a_chocolate_stretched_where_it_lies_gets_the_box_of_its_new_shape",),
     ),
     Mutation(
+        "cutout_row_counts_cutouts_not_boxes",
+        "chocolib/copy_paste.py",
+        "alpha, (x0, y0, x1, y1), row))",
+        "alpha, (x0, y0, x1, y1), len(cutouts)))",
+        ("tests/test_copy_paste.py::test_each_cutout_knows_its_boxs_row_even_after_a_skipped_box",),
+    ),
+    Mutation(
         "chocolate_aspect_ignored",
         "chocolib/copy_paste.py",
         "stretch_p=CHOCOLATE_ASPECT_P if chocolate_aspect else 0.0,",

@@ -43,6 +43,16 @@ def test_the_mask_from_a_box_finds_the_chocolate_not_its_box(folder):
     assert [c.label for c in bank[0]] == [4, 7]  # model label ids: class + 1
 
 
+def test_each_cutout_knows_its_boxs_row_even_after_a_skipped_box():
+    """A box too small to cut out is skipped, and the cutouts after it still name their own rows:
+    what a stretch in place changes is that box, not its neighbour's."""
+    pixels = np.full((60, 100, 3), 128, np.uint8)
+    boxes = np.array([[5, 5, 7, 7], [10, 10, 30, 30], [50, 10, 80, 40]], np.float64)  # the first 2 px wide
+    cutouts = copy_paste.cut_out(pixels, boxes, [1, 2, 3])
+    assert [(c.label, c.row) for c in cutouts] == [(2, 1), (3, 2)]
+    assert [c.box for c in cutouts] == [(10, 10, 30, 30), (50, 10, 80, 40)]
+
+
 def _sample(folder, seed: int, **params):
     samples = dataset.DetectionDataset(folder)
     samples.transforms = copy_paste.CopyPaste(copy_paste.build_bank(samples), copy_paste.CopyPasteParams(**params))
