@@ -4,15 +4,25 @@
     python benchmarks/precision_speed.py --csv benchmarks/results/precision_speed_cpu.csv
     python benchmarks/precision_speed.py --device cuda --profile full
 
-For the Faster R-CNN (EfficientNet-Lite0 FPN at the profile's input, RoIs and batch) and YOLO12s
-(the profile's square input and batch), from the same random weights on the same images (the tiny
-embedded dataset, augmented at the profile's working side): images/s of a training step (forward,
-backward, optimiser step) and of an eval-mode pass, in fp32, fp32 with ``channels_last``, bf16
-autocast and bf16 with ``channels_last`` (fp16 with a GradScaler too on CUDA), and each one's ratio
-to fp32. The first line says whether the CPU has bf16 units: without them bf16 is emulated.
+For the Faster R-CNN (the profile's backbone, input, RoIs and batch) and YOLO12s (the profile's
+square input and batch), each built as training builds it (``--start profile``: the Faster R-CNN from
+its ImageNet start when the weights are installed, with the frozen stages and frozen batch norm that
+start brings; YOLO12s from random weights, as the profile trains it) or both from random weights
+(``--start random``), on the same images (the tiny embedded dataset augmented at the profile's
+working side, or ``--data``'s split): images/s of a training step (forward, backward, optimiser
+step) and of an eval-mode pass, in fp32, fp32 with ``channels_last``, bf16 autocast and bf16 with
+``channels_last`` (fp16 with a GradScaler too on CUDA), and each one's ratio to fp32. The first line
+says whether the CPU has bf16 units: without them bf16 is emulated.
+
+The start matters: from random weights every batch norm trains, from the ImageNet start the stem
+and first stages are frozen and each frozen batch norm is an fp32 multiply-add between bf16
+convolutions. A table from random weights once showed the Faster R-CNN 1.4× faster in bf16 on a CPU
+where its real training ran at 0.65×; from the profile's start it still showed parity there. Four
+pre-seen batches are not an epoch of new photo shapes: for the Faster R-CNN, a real training run is
+the number to trust (docs/cpu-profile.md).
 
 `chocolib.precision.CPU_BF16_FASTER` (what ``amp=auto`` picks on a CPU with bf16 units) holds what
-this table measured on such a CPU. A measurement, never part of the pipeline.
+real training runs and this table measured on such a CPU. A measurement, never part of the pipeline.
 """
 
 from __future__ import annotations
@@ -72,15 +82,25 @@ def train_and_infer(model, step, infer, batches, numeric, device) -> tuple[float
         return train_rate, images_per_s(infer, batches, device)
 
 
-def measure_faster_rcnn(split: Path, settings, device, amp: str, channels_last: bool, steps: int) -> tuple[float, float]:
-    from torch.utils.data import DataLoader
+def faster_rcnn_to_time(settings, start: str, channels_last: bool):
+    """The Faster R-CNN and its training settings as `train` builds them from the profile (``start``
+    "profile": its pretrained start, frozen stages and frozen batch norm included) or from random
+    weights ("random"), in the classic or channels-last layout (DetectorConfig.channels_last)."""
+    from chocolib import models, train
 
-    from chocolib import dataset, engine, models, precision, train
-
-    # the layout is the detector's own setting (DetectorConfig.channels_last; training builds the classic one)
-    detector, config = train.configs_for(settings, 0, pretrained="none", channels_last=channels_last)
+    pretrained = "none" if start == "random" else None  # None: the profile's own start
+    detector, config = train.configs_for(settings, 0, pretrained=pretrained, channels_last=channels_last)
     torch.manual_seed(0)
     model, _ = models.build_detector(detector)
+    return model, config
+
+
+def measure_faster_rcnn(split: Path, settings, device, amp: str, channels_last: bool, steps: int, start: str) -> tuple[float, float]:
+    from torch.utils.data import DataLoader
+
+    from chocolib import dataset, engine, precision, train
+
+    model, config = faster_rcnn_to_time(settings, start, channels_last)
     model.to(device)
     numeric = precision.resolve(amp, device, "faster_rcnn")
     optimizer, _ = train.build_optimizer(model, config, 100)
@@ -102,12 +122,13 @@ def measure_faster_rcnn(split: Path, settings, device, amp: str, channels_last: 
     return train_and_infer(model, step, infer, batches, numeric, device)
 
 
-def measure_yolo(split: Path, settings, device, amp: str, channels_last: bool, steps: int) -> tuple[float, float]:
+def measure_yolo(split: Path, settings, device, amp: str, channels_last: bool, steps: int, start: str) -> tuple[float, float]:
     from torch.utils.data import DataLoader
 
     from chocolib import engine, precision, train_yolo
     from chocolib.models import yolo12
 
+    # every profile trains YOLO12s from random weights offline; --start random asks for the same
     model_config, config = train_yolo.configs_for(settings, 0, pretrained="none")
     torch.manual_seed(0)
     model = yolo12.build_yolo12(model_config).to(device)
@@ -145,6 +166,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=4, help="measured training steps (and inference batches) per variant")
     parser.add_argument("--models", nargs="+", default=["faster_rcnn", "yolo12"], choices=["faster_rcnn", "yolo12"])
+    parser.add_argument(
+        "--start",
+        default="profile",
+        choices=["profile", "random"],
+        help="weights to time from: the profile's start, as training builds the model (default), or random weights",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None, help="augmented split (train/) to time on; default: made from the tiny embedded dataset"
+    )
     parser.add_argument("--csv", type=Path, default=None, help="also write the table here")
     args = parser.parse_args()
 
@@ -153,16 +183,16 @@ def main() -> None:
     units = "has bf16 units (AVX512-BF16/AMX)" if precision.cpu_has_native_bf16() else "has NO bf16 units: bf16 is emulated"
     print(
         f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-        f"{torch.backends.cpu.get_cpu_capability()}, the CPU {units}; profile {settings.name}, {args.steps} measured steps",
+        f"{torch.backends.cpu.get_cpu_capability()}, the CPU {units}; profile {settings.name}, {args.steps} measured steps, start {args.start}",
         flush=True,
     )
     measure = {"faster_rcnn": measure_faster_rcnn, "yolo12": measure_yolo}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        split = tiny_split(Path(tmp), settings.work_side)
+        split = args.data or tiny_split(Path(tmp), settings.work_side)
         for model in args.models:
             for name, amp, channels_last in variants(device):
-                train_rate, infer_rate = measure[model](split, settings, device, amp, channels_last, args.steps)
+                train_rate, infer_rate = measure[model](split, settings, device, amp, channels_last, args.steps, args.start)
                 rows.append({"model": model, "variant": name, "train images/s": train_rate, "inference images/s": infer_rate})
                 print(f"{model:<12} {name:<22} train {train_rate:7.2f} images/s   inference {infer_rate:7.2f} images/s", flush=True)
     table = pd.DataFrame(rows)

@@ -1,6 +1,7 @@
 """Numeric precision of training and inference: one setting, ``amp = auto | bf16 | fp16 | off``.
 
-``auto`` resolves per model and device, by measurement (`benchmarks/train_speed.py --precision`):
+``auto`` resolves per model and device, by measurement (`benchmarks/precision_speed.py` and real
+training runs, docs/cpu-profile.md):
 
 * CUDA: fp16 autocast with a GradScaler for training (torch's recipe, and what the seed used);
 * a CPU with native bf16 (AVX512-BF16 or AMX): bf16 autocast for the models measured faster under
@@ -24,8 +25,10 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "bf16", "fp16", "off")
 
-#: models whose training step ran faster under bf16 autocast than in fp32 on a CPU with AMX-BF16
-#: (issue 23's measurement, 2 cores: YOLO12s 5.97 against 4.28 images/s, the Faster R-CNN 0.91 against 1.34)
+#: models whose training step ran faster under bf16 autocast than in fp32 on a CPU with bf16 units
+#: (issue 23's measurement on an AMX Xeon, 2 cores: YOLO12s 5.97 against 4.28 images/s, the Faster
+#: R-CNN 0.91 against 1.34; the Faster R-CNN's real training on an EPYC with AVX512-BF16, stop 41:
+#: 1.42–1.47 against 2.09–2.32 images/s, where a 4-step table of pre-seen batches showed it 1.2× faster)
 CPU_BF16_FASTER = {"yolo12": True, "faster_rcnn": False}
 
 

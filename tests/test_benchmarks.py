@@ -116,3 +116,20 @@ def test_occlusion_cover_gives_every_chocolate_of_every_occlusion_setting_its_hi
     assert f"of {3 * chocolates} chocolates missed" in done.stdout
     refused = _run("occlusion_cover.py", "--weights", tiny_checkpoint, "--val", tiny_split / "val")
     assert refused.returncode != 0 and "give --threshold" in refused.stderr
+
+
+def test_precision_speed_times_the_faster_rcnn_that_training_builds(no_network):
+    sys.path.insert(0, str(BENCHMARKS))
+    import precision_speed
+
+    from chocolib import models, profiles
+
+    settings = profiles.get("tiny")
+    as_trained, _ = precision_speed.faster_rcnn_to_time(settings, "profile", channels_last=False)
+    from_random, _ = precision_speed.faster_rcnn_to_time(settings, "random", channels_last=False)
+    total, trainable = models.count_parameters(as_trained)
+    # the ImageNet start freezes the stem and first stages, and its batch norms: what bf16 is timed through
+    assert trainable < total
+    assert models.count_parameters(from_random)[1] == models.count_parameters(from_random)[0]
+    frozen_norms = [m for m in as_trained.backbone.modules() if "Frozen" in type(m).__name__]
+    assert frozen_norms and not [m for m in from_random.backbone.modules() if "Frozen" in type(m).__name__]
