@@ -18,8 +18,8 @@ The start matters: from random weights every batch norm trains, from the ImageNe
 and first stages are frozen and each frozen batch norm is an fp32 multiply-add between bf16
 convolutions. A table from random weights once showed the Faster R-CNN 1.4× faster in bf16 on a CPU
 where its real training ran at 0.65×; from the profile's start it still showed parity there. Four
-pre-seen batches without training's online transforms are not an epoch of new ones: for the Faster R-CNN, a real training run is
-the number to trust (docs/cpu-profile.md).
+pre-seen batches without training's online transforms are not an epoch of new ones: for the Faster
+R-CNN, a real training run is the number to trust (docs/cpu-profile.md).
 
 `chocolib.precision.CPU_BF16_FASTER` (what ``amp=auto`` picks on a CPU with bf16 units) holds what
 real training runs and this table measured on such a CPU. A measurement, never part of the pipeline.
