@@ -12,6 +12,7 @@ two suites, never on the hard set), and their mean — the criterion `chocolib.j
     python benchmarks/generalisation.py --thresholds one per-class --dev-hard ...  # one threshold, or one per class
     python benchmarks/generalisation.py --thresholds one clean 0.6 0.7 --dev-hard ...  # against clean validation's choice, fixed ones
     python benchmarks/generalisation.py --cross-class off suppress merge chosen --dev-hard ...  # each rule for two classes on one chocolate
+    python benchmarks/generalisation.py --cross-class suppress classify --crop-weight 0.5 0.3 0.2 --dev-hard ...  # the crop classifier's second look, at three weights
 
 Prints, per checkpoint, the shift suite's table (F1 per shift and severity), then one row per
 checkpoint: its threshold, the four F1s and the criterion. `--csv` writes that summary with the
@@ -51,6 +52,8 @@ def threshold_kind(text: str) -> str | float:
 
 
 def main() -> None:
+    from chocolib.predict import CROSS_CLASS_RULES
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, nargs="+", default=[REPO / "models" / "faster_rcnn" / "best.pt"])
     parser.add_argument("--names", nargs="+", default=None, help="one name per checkpoint (default: its folder)")
@@ -86,9 +89,23 @@ def main() -> None:
         "--cross-class",
         nargs="+",
         default=["chosen"],
-        choices=["chosen", "off", "suppress", "merge"],
+        choices=["chosen", *CROSS_CLASS_RULES],
         help="count boxes of different classes on one chocolate by each of these rules (chocolib.predict.CROSS_CLASS_RULES), "
         "the threshold chosen under each; chosen: the rule chosen with the threshold, as notebook 05 does",
+    )
+    parser.add_argument(
+        "--crop-classifier",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give every detection the second look of the crop classifier beside the checkpoint, if any (chocolib.models.crop_classifier)",
+    )
+    parser.add_argument(
+        "--crop-weight",
+        nargs="+",
+        type=float,
+        default=None,
+        help="judge the rule classify at each of these weights of the crop classifier's probability (default: "
+        "chocolib.predict.CROP_WEIGHT); the detections are made once for all of them",
     )
     parser.add_argument("--csv", type=Path, default=None)
     args = parser.parse_args()
@@ -107,7 +124,7 @@ def main() -> None:
         for mode in args.tta:
             tta.views(mode)
         for (label, weights), size in [(pair, size) for pair in zip(names, args.weights) for size in sizes]:
-            model, side = predict.load_for_inference(weights, args.device)
+            model, side = predict.load_for_inference(weights, args.device, second_look=args.crop_classifier)
             if size is not None:
                 if not hasattr(model, "transform"):
                     raise ChocoError("--input-size is the Faster R-CNN's input (YOLO12s counts at its square side)", weights)
@@ -116,11 +133,19 @@ def main() -> None:
                 label = f"{label} at {size[0]}/{size[1]}"
             # the thresholds change no detection: each suite runs once for all of them
             with predict.remembering_detections():
-                combinations = [(mode, kind, rule) for mode in args.tta for kind in args.thresholds for rule in args.cross_class]
-                for mode, kind, rule in combinations:
+                combinations = [
+                    (mode, kind, rule, weight)
+                    for mode in args.tta
+                    for kind in args.thresholds
+                    for rule in args.cross_class
+                    for weight in ((args.crop_weight or [predict.CROP_WEIGHT]) if rule in ("classify", "chosen") else [None])
+                ]
+                for mode, kind, rule, weight in combinations:
                     name = label if mode == "none" else f"{label}, TTA {mode}"
                     if rule != "chosen":
                         name = f"{name}, cross-class {rule}"
+                    if args.crop_weight and weight is not None:
+                        name = f"{name}, crop weight {weight:g}"
                     if kind == "per-class":
                         name = f"{name}, per-class thresholds"
                     if kind == "clean":
@@ -128,18 +153,19 @@ def main() -> None:
                     fixed = kind if isinstance(kind, float) else None
                     if fixed is not None:
                         name = f"{name}, threshold fixed at {fixed:.2f}"
-                    found = judge.judge(
-                        model,
-                        args.val,
-                        side,
-                        args.dev_hard,
-                        threshold=fixed,
-                        seed=args.seed,
-                        tta=mode,
-                        per_class=kind == "per-class",
-                        choose_on="clean" if kind == "clean" else "suites",
-                        cross_class=None if rule == "chosen" else rule,
-                    )
+                    with predict.crop_weight(predict.CROP_WEIGHT if weight is None else weight):
+                        found = judge.judge(
+                            model,
+                            args.val,
+                            side,
+                            args.dev_hard,
+                            threshold=fixed,
+                            seed=args.seed,
+                            tta=mode,
+                            per_class=kind == "per-class",
+                            choose_on="clean" if kind == "clean" else "suites",
+                            cross_class=None if rule == "chosen" else rule,
+                        )
                     print(f"\n{name}: shift suite at threshold {judge.describe(found.threshold)}")
                     if isinstance(found.threshold, dict):
                         print("  " + ", ".join(f"{cls} {value:.2f}" for cls, value in found.threshold.items()))
@@ -147,7 +173,8 @@ def main() -> None:
                     per_setting = {
                         f"{r['shift']} {r['severity']}": r["f1"] for _, r in found.shifts[found.shifts["severity"] > 0].iterrows()
                     }
-                    rows.append({"model": name, **found.row(), **per_setting})
+                    crop = {"crop_weight": weight} if args.crop_weight else {}
+                    rows.append({"model": name, **found.row(), **crop, **per_setting})
     except ChocoError as exc:
         sys.exit(f"error: {exc}")
     table = pd.DataFrame(rows)

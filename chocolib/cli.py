@@ -17,7 +17,8 @@ from chocolib.errors import ChocoError
 
 CROSS_CLASS_HELP = (
     "boxes of different classes on one chocolate: off (counted as the detector gives them), suppress (the best class's "
-    "box only), merge (that box scored by the classes' summed scores); default: the rule the threshold was chosen with, "
+    "box only), merge (that box scored by the classes' summed scores), classify (the best box, its class voted by the detector and "
+    "the crop classifier beside the checkpoint); default: the rule the threshold was chosen with, "
     "threshold.json, else off"
 )
 INFERENCE_AMP_HELP = (
@@ -125,6 +126,15 @@ def _train(args) -> str:
         summary = train.train(args.data / "train", args.data / "val", args.out, detector, config)
     print(summary.line(), file=sys.stderr)
     return str(summary.best_checkpoint)
+
+
+def _train_crops(args) -> str:
+    from chocolib import profiles, train_crops
+
+    settings = train_crops.settings_for(profiles.get(args.profile), epochs=args.epochs)
+    summary = train_crops.train(args.data / "train", args.data / "val", args.out, settings, args.seed)
+    print(summary.line() + ("  (already trained: nothing to do)" if summary.skipped else ""), file=sys.stderr)
+    return str(summary.path)
 
 
 def _predict(args) -> str:
@@ -318,6 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
         "the model, else fp32; a resumed run keeps the one it started in)",
     )
     p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "train-crops",
+        help="train (or resume) the crop classifier that gives each detection a second look, beside the detector's best.pt",
+    )
+    p.add_argument("--data", required=True, type=Path, help="folder written by augment (train/ and val/ inside)")
+    p.add_argument("--out", required=True, type=Path, help="the detector's folder (beside its best.pt): crop_classifier.pt goes there")
+    p.add_argument("--profile", default="tiny", choices=["tiny", "cpu", "full"], help="settings to start from (chocolib/profiles.py)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the profile's crop_epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_train_crops)
 
     p = sub.add_parser(
         "predict", help="counts per photo of a folder from a checkpoint, as a submission CSV (raw detections saved beside it)"

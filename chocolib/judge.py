@@ -97,7 +97,7 @@ def judge(
     shifted = shifts.detect_shifted(model, val_dir / "images", labels, side, seed, tta=tta, clean=found)
     if threshold is None:
         suites = {"corruption F1": corrupted.counted_sets(truth), "shift F1": shifted.counted_sets()} if choose_on == "suites" else None
-        choice = predict.choose_counting(found, truth, suites, predict.CROSS_CLASS_RULES if cross_class is None else (cross_class,))
+        choice = predict.choose_counting(found, truth, suites, None if cross_class is None else (cross_class,))
         threshold = choice.per_class if per_class else choice.threshold
         cross_class = choice.cross_class
     cross_class = predict.check_cross_class(cross_class or "off")

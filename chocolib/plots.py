@@ -555,6 +555,20 @@ def count_confusion(true: pd.DataFrame, predicted: pd.DataFrame, threshold: floa
 # --------------------------------------------------------------------------------------------
 # Notebook 06: heat maps, feature space, gallery
 # --------------------------------------------------------------------------------------------
+def crop_grid(crops: np.ndarray, truth: list[str], predicted: list[str], confidence: np.ndarray, ncols: int = 8) -> plt.Figure:
+    """Crops (N × H × W × 3 uint8) as the crop classifier reads them, each titled with its true class
+    and, beneath, what the classifier says (with its probability); a wrong answer in red."""
+    nrows = max(1, math.ceil(len(crops) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.85 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, crop, true, said, p in zip(axes.flat, crops, truth, predicted, confidence):
+        ax.imshow(crop)
+        ax.set_title(f"{true}\n→ {said} {p:.2f}", fontsize=6.5, color="black" if said == true else "red")
+    fig.tight_layout()
+    return fig
+
+
 def activation_grid(image, layers, ncols: int = 4) -> plt.Figure:
     """The seed's Figure 3: one photo with each chosen layer's mean activation overlaid (`analysis.LayerMap`s)."""
     nrows = math.ceil(len(layers) / ncols)

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 #: One row per detection; boxes are normalised to the photo (x0, y0, x1, y1 in [0, 1]). A photo
 #: without any detection keeps one row with only its id, so that the table lists every photo.
 DETECTION_COLUMNS = ["id", "label", "class", "score", "x0", "y0", "x1", "y1"]
+#: The column a detector with a crop classifier beside it adds: that classifier's probability of
+#: the row's class on the row's box (`chocolib.models.crop_classifier`), read by the rule ``classify``.
+CROP_SCORE = "crop_score"
 #: The seed's hand-picked threshold and the grid it tried.
 SEED_THRESHOLD = 0.6
 SEED_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -46,8 +49,14 @@ SWEEP_WORDS = f"{SWEEP[0]:.2f}–{SWEEP[-1]:.2f}"
 #: them; ``suppress``: one box per chocolate, its best class's (class-agnostic NMS, as Ultralytics'
 #: ``agnostic_nms``); ``merge``: that box scored by the summed best score of each class found there
 #: (at most 1) — for a softmax head about 1 − P(background), how sure the model is that a chocolate
-#: is there, whichever it is. Notebook 05 chooses the rule with the threshold (`choose_counting`).
-CROSS_CLASS_RULES = ("off", "suppress", "merge")
+#: is there, whichever it is; ``classify`` (detections with a crop classifier's scores only): the
+#: best box of the chocolate, scored as by ``suppress``, of the class whose detector score and crop
+#: classifier probability have the highest geometric mean — the detector says a chocolate is there,
+#: both say which. Notebook 05 chooses the rule with the threshold (`choose_counting`).
+CROSS_CLASS_RULES = ("off", "suppress", "merge", "classify")
+#: The crop classifier's share in ``classify``'s vote: 0.5 weighs both looks alike (a geometric mean).
+#: `crop_weight` changes it for a block (benchmarks/generalisation.py --crop-weight).
+CROP_WEIGHT = 0.5
 #: Boxes of different classes with at least this IoU are one chocolate: the IoU at which the
 #: detector's own NMS already takes two boxes of one class for one chocolate (`box_nms_thresh`).
 CROSS_CLASS_IOU = 0.5
@@ -156,8 +165,8 @@ def read_detections(path: str | Path) -> Detections:
     if not path.is_file():
         raise ChocoError("detections file not found", path)
     table = pd.read_csv(path, dtype={"id": str, "class": str})
-    if list(table.columns) != DETECTION_COLUMNS:
-        raise ChocoError(f"not a detections table: the header should be {','.join(DETECTION_COLUMNS)}", f"{path}:1")
+    if list(table.columns) not in (DETECTION_COLUMNS, [*DETECTION_COLUMNS, CROP_SCORE]):
+        raise ChocoError(f"not a detections table: the header should be {','.join(DETECTION_COLUMNS)}[,{CROP_SCORE}]", f"{path}:1")
     ids = list(dict.fromkeys(table["id"]))
     table = table[table["score"].notna()].astype({"label": "int64"}).reset_index(drop=True)
     return Detections(table, ids)
@@ -169,16 +178,39 @@ def check_cross_class(rule: str, where=None) -> str:
     return rule
 
 
-def _resolve_photo(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, rule: str, iou: float) -> tuple[np.ndarray, np.ndarray]:
-    """(indices kept, their scores) of one photo's detections: greedily by score, each kept box
-    takes every box not yet taken that overlaps it by `iou`, whatever its class."""
+@contextlib.contextmanager
+def crop_weight(weight: float):
+    """Within it, ``classify`` weighs the crop classifier's probability by `weight` (0–1) and the
+    detector's score by 1 − `weight`; detections are not touched, so remembered ones stay valid."""
+    global CROP_WEIGHT
+    if not 0 <= weight <= 1:
+        raise ChocoError(f"the crop classifier's weight must lie in 0–1, not {weight}")
+    before, CROP_WEIGHT = CROP_WEIGHT, float(weight)
+    try:
+        yield
+    finally:
+        CROP_WEIGHT = before
+
+
+def rules_for(detections: Detections) -> tuple[str, ...]:
+    """The cross-class rules these detections can be counted under: ``classify`` needs crop scores."""
+    return tuple(rule for rule in CROSS_CLASS_RULES if rule != "classify" or CROP_SCORE in detections.table.columns)
+
+
+def _resolve_photo(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, rule: str, iou: float, crop: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices kept, their scores, their labels) of one photo's detections: greedily by score,
+    each kept box takes every box not yet taken that overlaps it by `iou`, whatever its class;
+    ``classify`` relabels the kept box by the vote of the detector's and the crop classifier's
+    scores (`crop`) over the classes of its group."""
     import torch
     from torchvision.ops import box_iou
 
     order = np.argsort(-scores, kind="stable")
     overlap = box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy()
     taken = np.zeros(len(scores), bool)
-    kept, kept_scores = [], []
+    kept, kept_scores, kept_labels = [], [], []
     for i in order:
         if taken[i]:
             continue
@@ -186,6 +218,7 @@ def _resolve_photo(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, ru
         members = np.union1d(members, [i])
         taken[members] = True
         kept.append(i)
+        kept_labels.append(labels[i])
         if rule == "merge":
             # each class once, by its best box: two boxes of one class are the same evidence twice
             member_scores, member_labels = scores[members], labels[members]
@@ -193,7 +226,15 @@ def _resolve_photo(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, ru
             kept_scores.append(min(1.0, float(np.sum(best_per_class))))
         else:
             kept_scores.append(float(scores[i]))
-    return np.array(kept, np.int64), np.array(kept_scores, np.float64)
+        if rule == "classify":
+            # each class by its best box (members are in no order: argmax over scores picks it)
+            votes = {}
+            for label in np.unique(labels[members]):
+                of_class = members[labels[members] == label]
+                best = of_class[np.argmax(scores[of_class])]
+                votes[int(label)] = scores[best] ** (1 - CROP_WEIGHT) * crop[best] ** CROP_WEIGHT
+            kept_labels[-1] = max(votes, key=lambda label: (votes[label], label == labels[i]))
+    return np.array(kept, np.int64), np.array(kept_scores, np.float64), np.array(kept_labels, np.int64)
 
 
 def one_per_chocolate(detections: Detections, rule: str, iou: float = CROSS_CLASS_IOU) -> Detections:
@@ -204,12 +245,19 @@ def one_per_chocolate(detections: Detections, rule: str, iou: float = CROSS_CLAS
     check_cross_class(rule)
     if rule == "off":
         return detections
+    if rule not in rules_for(detections):
+        raise ChocoError(
+            f"the rule {rule!r} needs the crop classifier's scores: train it beside the checkpoint "
+            f"(python -m chocolib train-crops) and detect again"
+        )
     frames = []
     rows = detections.table[detections.table["score"].notna()]
     for _, photo in rows.groupby("id", sort=False):
         boxes = photo[["x0", "y0", "x1", "y1"]].to_numpy(np.float64)
-        kept, scores = _resolve_photo(boxes, photo["score"].to_numpy(np.float64), photo["label"].to_numpy(), rule, iou)
-        frames.append(photo.iloc[kept].assign(score=scores).sort_values("score", ascending=False, kind="stable"))
+        crop = photo[CROP_SCORE].to_numpy(np.float64) if rule == "classify" else None
+        kept, scores, labels = _resolve_photo(boxes, photo["score"].to_numpy(np.float64), photo["label"].to_numpy(), rule, iou, crop)
+        resolved = photo.iloc[kept].assign(score=scores, label=labels, **{"class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels]})
+        frames.append(resolved.sort_values("score", ascending=False, kind="stable"))
     table = pd.concat(frames, ignore_index=True) if frames else rows.iloc[:0].copy()
     return Detections(table.astype(rows.dtypes.to_dict()), list(detections.ids), detections.images_per_s)
 
@@ -308,6 +356,7 @@ def _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp) -> De
     if numeric.dtype != "fp32":
         log.info("detect: %s", numeric.line())
     views = tta_module.views(tta)
+    second_look = getattr(model, "crop_classifier", None)
     loader = DataLoader(photos, batch_size=batch_size, collate_fn=_collate, num_workers=0)
     frames: list[pd.DataFrame] = []
     model.eval()
@@ -325,33 +374,38 @@ def _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp) -> De
                     boxes.append(tta_module.to_photo(normalised, view))
                     scores.append(output["scores"].float().cpu().numpy())
                     labels.append(output["labels"].cpu().numpy().astype(np.int64))
-            for photo, (boxes, scores, labels) in zip(batch_ids, found):
+            for photo, image, (boxes, scores, labels) in zip(batch_ids, images, found):
                 boxes, scores, labels = tta_module.fuse(
                     np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels), len(views), rule=tta_module.score_rule(tta)
                 )
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "id": photo,
-                            "label": labels,
-                            "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels],
-                            "score": scores,
-                            "x0": boxes[:, 0],
-                            "y0": boxes[:, 1],
-                            "x1": boxes[:, 2],
-                            "y1": boxes[:, 3],
-                        },
-                        columns=DETECTION_COLUMNS,
-                    )
+                frame = pd.DataFrame(
+                    {
+                        "id": photo,
+                        "label": labels,
+                        "class": [classes.NAMES_BY_LABEL_ID[int(i)] for i in labels],
+                        "score": scores,
+                        "x0": boxes[:, 0],
+                        "y0": boxes[:, 1],
+                        "x1": boxes[:, 2],
+                        "y1": boxes[:, 3],
+                    },
+                    columns=DETECTION_COLUMNS,
                 )
+                if second_look is not None:
+                    frame[CROP_SCORE] = crop_scores(second_look, image, boxes, labels)
+                frames.append(frame)
     seconds = time.perf_counter() - started
-    table = (
-        pd.concat([f for f in frames if len(f)], ignore_index=True)
-        if any(len(f) for f in frames)
-        else pd.DataFrame(columns=DETECTION_COLUMNS)
-    )
+    columns = DETECTION_COLUMNS + ([CROP_SCORE] if second_look is not None else [])
+    table = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame(columns=columns)
     table = table.astype(
-        {"id": str, "label": "int64", "class": str, "score": "float64", **{c: "float32" for c in ("x0", "y0", "x1", "y1")}}
+        {
+            "id": str,
+            "label": "int64",
+            "class": str,
+            "score": "float64",
+            **{c: "float32" for c in ("x0", "y0", "x1", "y1")},
+            **({CROP_SCORE: "float64"} if second_look is not None else {}),
+        }
     )
     return Detections(table.reset_index(drop=True), list(ids), len(photos) / seconds)
 
@@ -359,6 +413,15 @@ def _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp) -> De
 # --------------------------------------------------------------------------------------------
 # Choosing the threshold on validation
 # --------------------------------------------------------------------------------------------
+def crop_scores(classifier, image, boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """For each detection (boxes normalised to `image`, C × H × W), the crop classifier's
+    probability of the detection's own class (`chocolib.models.crop_classifier`)."""
+    height, width = image.shape[-2:]
+    pixels = boxes * np.array([width, height, width, height], dtype=np.float32)
+    probabilities = classifier.probabilities(image, pixels)
+    return probabilities[np.arange(len(labels)), labels - 1] if len(labels) else np.zeros(0)
+
+
 def model_kind(model) -> str:
     """``faster_rcnn`` or ``yolo12``: the key `chocolib.precision` measured each under."""
     from torchvision.models.detection import FasterRCNN
@@ -544,12 +607,14 @@ def choose_counting(
     detections: Detections,
     truth: pd.DataFrame,
     suites: dict[str, list[tuple[Detections, pd.DataFrame]]] | None = None,
-    rules=CROSS_CLASS_RULES,
+    rules=None,
 ) -> ThresholdChoice:
     """The threshold and the cross-class rule together: the single threshold under each rule of
     `rules` (every detection set resolved by it, `one_per_chocolate`), and the rule whose chosen
     threshold scores the best objective — ties to the earlier rule, the simpler one. The result is
-    `choose_threshold` on the winner's sets, carrying the comparison (`ThresholdChoice.rules`)."""
+    `choose_threshold` on the winner's sets, carrying the comparison (`ThresholdChoice.rules`).
+    `rules` None: every rule the detections can be counted under (`rules_for`)."""
+    rules = tuple(rules_for(detections) if rules is None else rules)
     candidates, rows = {}, []
     for rule in rules:
         ruled = detections.one_per_chocolate(rule)
@@ -733,13 +798,18 @@ def threshold_for(weights: Path, threshold: float | None) -> float:
     return threshold
 
 
-def load_for_inference(weights: Path, device: str = "auto", work_side: int | None = None):
-    """(model, the side photos are decoded at) for a checkpoint of either model."""
+def load_for_inference(weights: Path, device: str = "auto", work_side: int | None = None, second_look: bool = True):
+    """(model, the side photos are decoded at) for a checkpoint of either model; with
+    `second_look`, carrying the crop classifier saved beside it, if any (`chocolib.models.crop_classifier`)."""
     from chocolib import models
+    from chocolib.models import crop_classifier
 
+    weights = Path(weights)
     if not weights.is_file():
         raise ChocoError("checkpoint not found", weights)
     model, config = models.load_model(weights, models.select_device(device))
+    if second_look:
+        crop_classifier.attach(model, weights)
     default_side = getattr(config, "max_size", None) or config.image_size
     return model, work_side or working_side(weights, default_side)
 

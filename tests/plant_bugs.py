@@ -307,6 +307,27 @@ MUTATIONS = [
         ("tests/test_notebooks.py::test_the_trained_detector_beats_an_untrained_one_on_the_validation_photos",),
         slow=True,
     ),
+    Mutation(
+        "classify_trusts_the_detector_alone",
+        "chocolib/predict.py",
+        "votes[int(label)] = scores[best] ** (1 - CROP_WEIGHT) * crop[best] ** CROP_WEIGHT",
+        "votes[int(label)] = scores[best]",
+        ("tests/test_crop_classifier.py::test_classify_counts_the_chocolate_the_detector_finds_as_the_class_both_agree_on",),
+    ),
+    Mutation(
+        "crop_scores_of_the_wrong_class",
+        "chocolib/predict.py",
+        "return probabilities[np.arange(len(labels)), labels - 1] if len(labels) else np.zeros(0)",
+        "return probabilities.max(axis=1) if len(labels) else np.zeros(0)",
+        ("tests/test_crop_classifier.py::test_a_saved_classifier_scores_boxes_and_a_detector_beside_it_gets_the_second_look",),
+    ),
+    Mutation(
+        "crop_not_squared",
+        "chocolib/models/crop_classifier.py",
+        "half = (boxes[:, 2:] - boxes[:, :2]).amax(dim=1, keepdim=True) * context / 2",
+        "half = (boxes[:, 2:] - boxes[:, :2]) * context / 2",
+        ("tests/test_crop_classifier.py::test_a_crop_is_the_square_around_its_box_with_a_rim_and_black_beyond_the_photo",),
+    ),
 ]
 
 

@@ -148,6 +148,7 @@ def test_tiny_pipeline_end_to_end(tiny_run):
         "04_loss_components.png",
         "04_val_f1.png",
         "04_learning_rate.png",
+        "04_crop_classifier.png",
         "05_threshold.png",
         "05_count_error.png",
         "05_count_confusion.png",
@@ -165,6 +166,11 @@ def test_tiny_pipeline_end_to_end(tiny_run):
     assert manifest["params"]["passes"] == 1 and manifest["counts"]["val_photos"] >= 3
     history = (out / "models" / "faster_rcnn" / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2 and (out / "models" / "faster_rcnn" / "best.pt").exists()  # tiny: 2 epochs
+    # notebook 04's crop classifier lies beside the detector, and notebook 05's detections carry its scores
+    assert (out / "models" / "faster_rcnn" / "crop_classifier.pt").is_file()
+    assert "crop_score" in (out / "models" / "faster_rcnn" / "detections_val.csv").read_text().splitlines()[0]
+    evaluation = json.loads((out / "models" / "faster_rcnn" / "evaluation.json").read_text())
+    assert [rule["cross_class"] for rule in evaluation["cross_class_rules"]] == ["off", "suppress", "merge", "classify"]
     yolo_history = (out / "models" / "yolo12" / "history.csv").read_text().splitlines()
     assert len(yolo_history) == 1 + 2 and "train_box_loss" in yolo_history[0] and (out / "models" / "yolo12" / "best.pt").exists()
     executed_03 = nbformat.read(out / "report" / "executed" / "03_yolo12_attempt.ipynb", as_version=4)
