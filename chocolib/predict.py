@@ -347,6 +347,15 @@ def detect_photos(
     return _remembered[key][1]
 
 
+def crop_scores(classifier, image, boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """For each detection (boxes normalised to `image`, C × H × W), the crop classifier's
+    probability of the detection's own class (`chocolib.models.crop_classifier`)."""
+    height, width = image.shape[-2:]
+    pixels = boxes * np.array([width, height, width, height], dtype=np.float32)
+    probabilities = classifier.probabilities(image, pixels)
+    return probabilities[np.arange(len(labels)), labels - 1] if len(labels) else np.zeros(0)
+
+
 def _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp) -> Detections:
     import torch
     from torch.utils.data import DataLoader
@@ -413,15 +422,6 @@ def _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp) -> De
 # --------------------------------------------------------------------------------------------
 # Choosing the threshold on validation
 # --------------------------------------------------------------------------------------------
-def crop_scores(classifier, image, boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """For each detection (boxes normalised to `image`, C × H × W), the crop classifier's
-    probability of the detection's own class (`chocolib.models.crop_classifier`)."""
-    height, width = image.shape[-2:]
-    pixels = boxes * np.array([width, height, width, height], dtype=np.float32)
-    probabilities = classifier.probabilities(image, pixels)
-    return probabilities[np.arange(len(labels)), labels - 1] if len(labels) else np.zeros(0)
-
-
 def model_kind(model) -> str:
     """``faster_rcnn`` or ``yolo12``: the key `chocolib.precision` measured each under."""
     from torchvision.models.detection import FasterRCNN

@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from chocolib import engine, fileio
 from chocolib.errors import ChocoError
-from chocolib.models.crop_classifier import FILE, CropSettings, build, crop_boxes, normalised
+from chocolib.models import read_checkpoint
+from chocolib.models.crop_classifier import FILE, CropClassifier, CropSettings, build, crop_boxes, normalised
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,10 @@ class CropSummary:
         )
 
 
-def accuracy(model, crops, labels, batch_size: int = 128) -> float:
-    import torch
-
-    model.eval()
-    with torch.inference_mode():
-        predicted = torch.cat([model(normalised(crops[i : i + batch_size])).argmax(1) for i in range(0, len(crops), batch_size)])
-    return float((predicted == labels).float().mean())
+def accuracy(model, settings: CropSettings, crops, labels) -> float:
+    """Share of `crops` (uint8, cut by `crop_boxes`) that `model` names as `labels`; leaves it in eval mode."""
+    predicted = CropClassifier(model, settings).of_crops(crops).argmax(axis=1)
+    return float((predicted == labels.numpy()).mean())
 
 
 def train(
@@ -121,7 +119,7 @@ def train(
     }
     final, last = out / FILE, out / LAST
     if final.is_file():
-        state = torch.load(final, map_location="cpu", weights_only=True)
+        state = read_checkpoint(final, ("crop_classifier", "model"), "crop classifier")
         if state.get("key") == key:
             return CropSummary(final, engine.history_frame(state["history"]), 0.0, skipped=True)
     if settings.epochs < 1:
@@ -136,7 +134,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.epochs * steps_per_epoch, pct_start=0.15)
     history: list[dict] = []
     if last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=True)
+        state = read_checkpoint(last, ("key",), "crop classifier")
         if state.get("key") != key:
             raise ChocoError("this folder holds a crop classifier run with other settings or data: delete it to start over", last)
         model.load_state_dict(state["model"])
@@ -167,7 +165,7 @@ def train(
         row = {
             "epoch": epoch,
             "train_loss": total / steps_per_epoch,
-            "val_accuracy": accuracy(model, val_crops, val_labels),
+            "val_accuracy": accuracy(model, settings, val_crops, val_labels),
             "lr": float(scheduler.get_last_lr()[0]),
             "seconds": round(seconds, 1),
             "crops_per_s": steps_per_epoch * settings.batch_size / seconds,
