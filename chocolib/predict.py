@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 #: without any detection keeps one row with only its id, so that the table lists every photo.
 DETECTION_COLUMNS = ["id", "label", "class", "score", "x0", "y0", "x1", "y1"]
 #: The column a detector with a crop classifier beside it adds: that classifier's probability of
-#: the row's class on the row's box (`chocolib.models.crop_classifier`), read by the rule ``classify``.
+#: the row's class on the row's box, tempered where the box's crop is blurred
+#: (`chocolib.models.crop_classifier`), read by the rule ``classify``.
 CROP_SCORE = "crop_score"
 #: The seed's hand-picked threshold and the grid it tried.
 SEED_THRESHOLD = 0.6
@@ -208,7 +209,8 @@ def _resolve_photo(
     from torchvision.ops import box_iou
 
     order = np.argsort(-scores, kind="stable")
-    overlap = box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy()
+    box_tensor = torch.tensor(boxes)  # a copy: a pandas column may hand over a read-only view
+    overlap = box_iou(box_tensor, box_tensor).numpy()
     taken = np.zeros(len(scores), bool)
     kept, kept_scores, kept_labels = [], [], []
     for i in order:
@@ -349,11 +351,10 @@ def detect_photos(
 
 def crop_scores(classifier, image, boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """For each detection (boxes normalised to `image`, C × H × W), the crop classifier's
-    probability of the detection's own class (`chocolib.models.crop_classifier`)."""
+    probability of the detection's own class, tempered where its crop is blurred
+    (`chocolib.models.crop_classifier.CropClassifier.scores`)."""
     height, width = image.shape[-2:]
-    pixels = boxes * np.array([width, height, width, height], dtype=np.float32)
-    probabilities = classifier.probabilities(image, pixels)
-    return probabilities[np.arange(len(labels)), labels - 1] if len(labels) else np.zeros(0)
+    return classifier.scores(image, boxes * np.array([width, height, width, height], dtype=np.float32), labels)
 
 
 def _detect_photos(model, photos, ids, batch_size, device, tta, desc, amp) -> Detections:
@@ -608,13 +609,27 @@ def choose_counting(
     truth: pd.DataFrame,
     suites: dict[str, list[tuple[Detections, pd.DataFrame]]] | None = None,
     rules=None,
+    allowed=None,
 ) -> ThresholdChoice:
     """The threshold and the cross-class rule together: the single threshold under each rule of
-    `rules` (every detection set resolved by it, `one_per_chocolate`), and the rule whose chosen
-    threshold scores the best objective — ties to the earlier rule, the simpler one. The result is
-    `choose_threshold` on the winner's sets, carrying the comparison (`ThresholdChoice.rules`).
-    `rules` None: every rule the detections can be counted under (`rules_for`)."""
+    `rules` (every detection set resolved by it, `one_per_chocolate`), and the rule of `allowed`
+    whose chosen threshold scores the best objective — ties to the earlier rule, the simpler one.
+    The result is `choose_threshold` on the winner's sets, carrying the comparison of every rule
+    (`ThresholdChoice.rules`). `rules` None: every rule the detections can be counted under
+    (`rules_for`); `allowed` None: any of them (a profile may fix the rule, `profiles.Profile.counting_rules`)."""
     rules = tuple(rules_for(detections) if rules is None else rules)
+    allowed = rules if allowed is None else tuple(allowed)
+    for rule in allowed:
+        check_cross_class(rule)
+        if rule not in rules:
+            raise ChocoError(
+                f"the rule {rule!r} is not among those these detections are counted under ({', '.join(rules)})"
+                + (
+                    "; it needs the crop classifier's scores: train it beside the checkpoint (python -m chocolib train-crops)"
+                    if rule == "classify"
+                    else ""
+                )
+            )
     candidates, rows = {}, []
     for rule in rules:
         ruled = detections.one_per_chocolate(rule)
@@ -628,7 +643,8 @@ def choose_counting(
         rows.append({"cross_class": rule, "threshold": threshold, **_parts_at(sweep, objective.names, threshold)})
     table = pd.DataFrame(rows)
     # rounded so that a difference in the last bits of a float sum does not pick the rule
-    best = rules[int(np.argmax(table["objective"].round(12).to_numpy()))]
+    objectives = table["objective"].round(12).where(table["cross_class"].isin(allowed), -np.inf)
+    best = rules[int(np.argmax(objectives.to_numpy()))]
     chosen = _choose_on(*candidates[best][:2], truth, sweep=candidates[best][2])
     chosen.cross_class = best
     chosen.rules = table

@@ -11,19 +11,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from chocolib import engine, fileio
 from chocolib.errors import ChocoError
 from chocolib.models import read_checkpoint
-from chocolib.models.crop_classifier import FILE, CropClassifier, CropSettings, build, crop_boxes, normalised
+from chocolib.models.crop_classifier import FILE, CropClassifier, CropSettings, build, crop_boxes, normalised, sharpness
 
 log = logging.getLogger(__name__)
 
 LAST = "crop_classifier_last.pt"
 HISTORY = "crop_classifier_history.csv"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: channels-last training, no camera effects, the sharpness floor saved
 
 
 def settings_for(profile, epochs: int | None = None) -> CropSettings:
@@ -51,20 +52,18 @@ def split_crops(split_dir: str | Path, context: float, side: int):
 
 
 def augmentation(side: int):
-    """Each training crop's own look (a `tv_tensors.Image` in, `side` × `side` out): any turn, mirror,
-    the camera effects the detector trains with (exposure, colour cast, shadow, resolution loss, blur,
-    shake, noise, JPEG: `augment.camera_effects`, at about the photo's scale, before the crop is
-    resized), a window that squeezes the aspect by up to 0.7–1.43, the chocolate's own colour, grey."""
+    """Each training crop's own look (a `tv_tensors.Image` in, `side` × `side` out): any turn,
+    mirror, a window that squeezes the aspect by up to 0.7–1.43, the chocolate's own colour, grey.
+    No blur, noise or JPEG: trained with the detector's camera effects too, the classifier fitted
+    the chocolates worse and lost on every set (docs/robustness-and-generalisation.md); a blurred
+    crop is met at inference instead, where its word counts less (`CropClassifier.scores`)."""
     from torchvision.transforms import v2
-
-    from chocolib.augment import camera_effects
 
     return v2.Compose(
         [
             v2.RandomHorizontalFlip(),
             v2.RandomVerticalFlip(),
             v2.RandomRotation(180),
-            camera_effects(),
             v2.RandomResizedCrop(side, scale=(0.45, 0.75), ratio=(0.7, 1.43), antialias=True),
             v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.5, 0.08)], p=0.9),
             v2.RandomGrayscale(0.05),
@@ -128,7 +127,7 @@ def train(
     train_crops, train_labels = split_crops(train_dir, settings.train_context, settings.train_side)
     val_crops, val_labels = split_crops(val_dir, settings.context, settings.side)
     torch.manual_seed(seed)
-    model = build(settings.variant)
+    model = build(settings.variant).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = max(1, len(train_crops) // settings.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.epochs * steps_per_epoch, pct_start=0.15)
@@ -154,7 +153,7 @@ def train(
         for step in bar:
             batch = order[step * settings.batch_size : (step + 1) * settings.batch_size]
             inputs = torch.stack([augment(tv_tensors.Image(crop)).as_subclass(torch.Tensor) for crop in train_crops[batch]])
-            loss = loss_fn(model(normalised(inputs)), train_labels[batch])
+            loss = loss_fn(model(normalised(inputs).contiguous(memory_format=torch.channels_last)), train_labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -187,7 +186,12 @@ def train(
             "history": history,
         }
         engine.save_checkpoint(last, state)
-    engine.save_checkpoint(final, {"key": key, "crop_classifier": settings.as_dict(), "model": model.state_dict(), "history": history})
+    floor = float(np.quantile(sharpness(val_crops), settings.sharpness_quantile))
+    log.info("crop classifier: sharpness floor %.1f (quantile %.2f of the validation crops')", floor, settings.sharpness_quantile)
+    engine.save_checkpoint(
+        final,
+        {"key": key, "crop_classifier": settings.as_dict(), "model": model.state_dict(), "history": history, "sharpness_floor": floor},
+    )
     fileio.write_text(out / HISTORY, engine.history_frame(history).to_csv(index=False, float_format="%.6g"))
     last.unlink(missing_ok=True)
     summary = CropSummary(final, engine.history_frame(history), time.perf_counter() - started)

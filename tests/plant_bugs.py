@@ -316,10 +316,24 @@ MUTATIONS = [
     ),
     Mutation(
         "crop_scores_of_the_wrong_class",
-        "chocolib/predict.py",
-        "return probabilities[np.arange(len(labels)), labels - 1] if len(labels) else np.zeros(0)",
-        "return probabilities.max(axis=1) if len(labels) else np.zeros(0)",
+        "chocolib/models/crop_classifier.py",
+        "probability = self.of_crops(crops)[np.arange(len(labels)), labels - 1]",
+        "probability = self.of_crops(crops).max(axis=1)",
         ("tests/test_crop_classifier.py::test_a_saved_classifier_scores_boxes_and_a_detector_beside_it_gets_the_second_look",),
+    ),
+    Mutation(
+        "blur_gate_inverted",
+        "chocolib/models/crop_classifier.py",
+        "return probability ** np.minimum(1.0, sharpness(crops) / self.sharpness_floor)",
+        "return probability ** np.minimum(1.0, self.sharpness_floor / np.maximum(sharpness(crops), 1e-9))",
+        ("tests/test_crop_classifier.py::test_the_classifier_has_its_full_say_on_sharp_crops_and_none_on_a_crop_without_detail",),
+    ),
+    Mutation(
+        "profile_rule_ignored",
+        "chocolib/predict.py",
+        "objectives = table[\"objective\"].round(12).where(table[\"cross_class\"].isin(allowed), -np.inf)",
+        "objectives = table[\"objective\"].round(12)",
+        ("tests/test_crop_classifier.py::test_a_profile_may_fix_the_rule_while_every_rule_is_still_compared",),
     ),
     Mutation(
         "crop_not_squared",

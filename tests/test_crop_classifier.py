@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from chocolib import classes, dataset, predict, train_crops
+from chocolib import classes, dataset, predict, profiles, train_crops
 from chocolib.errors import ChocoError
 from chocolib.models import crop_classifier
 from conftest import RedSquareCounter, assert_user_error, last_line, red_squares_photo, run_cli
@@ -108,11 +108,14 @@ def test_a_saved_classifier_scores_boxes_and_a_detector_beside_it_gets_the_secon
     looked = predict.detect(counter, photo.parent, max_side=None)
     scores = looked.table[predict.CROP_SCORE].to_numpy()
     assert len(scores) == 3 and ((scores > 0) & (scores < 1)).all()
-    # each score is the classifier's probability of the detection's own class, on the detection's box
+    # each score is the classifier's probability of the detection's own class, on the detection's box,
+    # tempered by the crop's sharpness (these flat red squares have little)
     pixels = predict.as_tensor(dataset.read_photo(photo))
     boxes = looked.table[["x0", "y0", "x1", "y1"]].to_numpy(np.float32) * np.array([240, 160, 240, 160], np.float32)
     own = loaded.probabilities(pixels, boxes)[:, classes.KAGGLE_NAMES.index("Comtesse")]
-    np.testing.assert_allclose(scores, own, rtol=1e-3)
+    crops = crop_classifier.crop_boxes(pixels, boxes, loaded.settings.context, loaded.settings.side)
+    tempered = own ** np.minimum(1.0, crop_classifier.sharpness(crops) / loaded.sharpness_floor)
+    np.testing.assert_allclose(scores, tempered, rtol=1e-3)
     assert "classify" in predict.rules_for(looked)
     saved = predict.read_detections(looked.save(tmp_path / "found.csv"))
     np.testing.assert_allclose(saved.table[predict.CROP_SCORE], scores, rtol=1e-5)
@@ -179,3 +182,63 @@ def test_the_crop_weight_moves_the_vote_from_the_detector_to_the_classifier_and_
     assert predict.CROP_WEIGHT == 0.5  # restored after each block
     with pytest.raises(ChocoError, match="weight must lie in 0–1"), predict.crop_weight(1.5):
         pass
+
+
+def test_sharpness_reads_the_detail_a_blur_or_a_lost_resolution_takes_away():
+    grain = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 3, 48, 48), dtype=np.uint8))
+    blurred = torch.nn.functional.avg_pool2d(grain.float(), 5, stride=1, padding=2).round().to(torch.uint8)
+    smaller = torch.nn.functional.interpolate(
+        torch.nn.functional.interpolate(grain.float(), size=12, mode="area"), size=48, mode="bilinear"
+    )
+    flat = torch.full((1, 3, 48, 48), 120, dtype=torch.uint8)
+    sharp, soft, low, none = (crop_classifier.sharpness(c)[0] for c in (grain, blurred, smaller.round().to(torch.uint8), flat))
+    assert none == 0.0 and sharp > 20 * soft > 0 and sharp > 20 * low > 0
+    assert crop_classifier.sharpness(torch.zeros((0, 3, 8, 8), dtype=torch.uint8)).shape == (0,)
+
+
+def test_the_classifier_has_its_full_say_on_sharp_crops_and_none_on_a_crop_without_detail(tiny_split, tmp_path):
+    summary = train_crops.train(
+        tiny_split / "train", tiny_split / "val", tmp_path, crop_classifier.CropSettings(side=32, epochs=1, batch_size=8)
+    )
+    loaded = crop_classifier.CropClassifier.load(summary.path)
+    val_crops, _ = train_crops.split_crops(tiny_split / "val", loaded.settings.context, loaded.settings.side)
+    # the floor is the settings' quantile of the validation crops' sharpness, saved with the weights
+    assert loaded.sharpness_floor == pytest.approx(np.quantile(crop_classifier.sharpness(val_crops), 0.25))
+
+    rng = np.random.default_rng(1)
+    image = torch.from_numpy(rng.integers(0, 256, (3, 64, 128), dtype=np.uint8))
+    image[:, :, 64:] = 90  # the right half: no detail at all
+    boxes, labels = [[8, 8, 56, 56], [72, 8, 120, 56]], [3, 3]
+    own = loaded.probabilities(image, boxes)[:, 2]
+    loaded.sharpness_floor = 1.0  # the noisy half is far sharper than that
+    scores = loaded.scores(image, boxes, labels)
+    assert scores[0] == pytest.approx(own[0]) and scores[1] == 1.0
+    loaded.sharpness_floor = 1e9  # every crop far below the floor: the classifier nearly abstains
+    assert (loaded.scores(image, boxes, labels) > own).all()
+    loaded.sharpness_floor = None  # a classifier saved before the floor: its probabilities as they are
+    np.testing.assert_allclose(loaded.scores(image, boxes, labels), own)
+
+
+def test_a_profile_may_fix_the_rule_while_every_rule_is_still_compared():
+    found = _boxed([("1", "Jelly White", 0.95, CHOCOLATE), ("1", "Comtesse", 0.60, NEARLY)], ["1"])
+    found.table[predict.CROP_SCORE] = [0.99, 0.10]  # the classifier agrees with the detector: classify ties suppress
+    truth = pd.DataFrame(0, index=pd.Index(["1"], name="id"), columns=list(classes.KAGGLE_NAMES))
+    truth.loc["1", "Jelly White"] = 1
+    free = predict.choose_counting(found, truth)
+    assert free.cross_class == "off"  # every rule counts this photo right: ties go to the simplest
+    fixed = predict.choose_counting(found, truth, allowed=("classify",))
+    assert fixed.cross_class == "classify" and fixed.f1 == pytest.approx(1.0)
+    assert fixed.rules["cross_class"].tolist() == list(predict.CROSS_CLASS_RULES)
+    plain = _boxed([("1", "Jelly White", 0.95, CHOCOLATE)], ["1"])
+    with pytest.raises(ChocoError, match="crop classifier's scores"):
+        predict.choose_counting(plain, truth, allowed=("classify",))
+    with pytest.raises(ChocoError, match="unknown cross-class rule"):
+        predict.choose_counting(found, truth, allowed=("vote",))
+
+
+@pytest.mark.parametrize("name", sorted(profiles.PROFILES))
+def test_a_profile_allows_only_rules_it_can_count_under(name):
+    profile = profiles.PROFILES[name]
+    allowed = profile.counting_rules or ()
+    assert set(allowed) <= set(predict.CROSS_CLASS_RULES)
+    assert "classify" not in allowed or profile.crop_epochs > 0, "classify needs the crop classifier the profile trains"

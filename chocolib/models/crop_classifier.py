@@ -11,8 +11,11 @@ a chocolate is counted where the detector finds one, as the kind the two agree o
 
 The classifier is timm's EfficientNet-Lite0 from the ImageNet weights the detector's backbone
 starts from (`chocolib.models.backbones`), trained on the ground-truth boxes of the training
-split with each crop's own colour, blur, JPEG, turn and aspect (`chocolib.train_crops`), a few
-minutes on 2 cores. This module holds the model, its crops and its inference.
+split with each crop's own colour, turn and aspect (`chocolib.train_crops`), a few minutes on 2
+cores. A crop blurrier than the chocolates it learnt from has lost the grain it reads, so there
+its word counts less (`CropClassifier.scores`: the probability tempered by the crop's sharpness,
+down to no say at all on a crop with no detail). This module holds the model, its crops and its
+inference.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ class CropSettings:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
+    #: the sharpness floor is this quantile of the validation crops' sharpness: a crop as sharp as
+    #: three chocolates in four of the validation split's gets the classifier's full word
+    sharpness_quantile: float = 0.25
 
     @property
     def train_side(self) -> int:
@@ -81,6 +87,19 @@ def crop_boxes(image, boxes_xyxy, context: float, side: int):
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
+def sharpness(crops) -> np.ndarray:
+    """Each crop's detail (N uint8 crops → N floats): the variance of the Laplacian of its grey
+    image on the 0–255 scale, at the side the classifier reads. A sharp chocolate's grain and edges
+    give tens to hundreds; blur, a lost resolution or a far camera bring it towards 0."""
+    import torch
+
+    if len(crops) == 0:
+        return np.zeros(0)
+    grey = crops.float().mean(dim=1, keepdim=True)
+    laplacian = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])[None, None]
+    return torch.nn.functional.conv2d(grey, laplacian).flatten(1).var(dim=1).double().numpy()
+
+
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
@@ -109,11 +128,16 @@ def normalised(crops):
 
 
 class CropClassifier:
-    """A trained classifier: the probability of each Kaggle class for boxes of a photo."""
+    """A trained classifier: the probability of each Kaggle class for boxes of a photo, and the
+    sharpness below which its word counts less (None: always in full)."""
 
-    def __init__(self, model, settings: CropSettings, batch_size: int = 128):
-        self.model = model.eval()
+    def __init__(self, model, settings: CropSettings, sharpness_floor: float | None = None, batch_size: int = 128):
+        import torch
+
+        # channels-last convolutions run about 1.4× faster on the CPU, with the same arithmetic
+        self.model = model.eval().to(memory_format=torch.channels_last)
         self.settings = settings
+        self.sharpness_floor = sharpness_floor
         self.batch_size = batch_size
 
     @classmethod
@@ -124,7 +148,7 @@ class CropClassifier:
         settings = CropSettings(**state["crop_classifier"])
         model = build(settings.variant, pretrained=False)
         model.load_state_dict(state["model"])
-        return cls(model, settings)
+        return cls(model, settings, state.get("sharpness_floor"))
 
     def probabilities(self, image, boxes_xyxy) -> np.ndarray:
         """N × 13 class probabilities (Kaggle order) of the boxes (XYXY pixels) of `image`."""
@@ -137,8 +161,23 @@ class CropClassifier:
         if len(crops) == 0:
             return np.zeros((0, classes.NUM_CLASSES), np.float64)
         with torch.inference_mode():
-            parts = [self.model(normalised(crops[i : i + self.batch_size])).softmax(1) for i in range(0, len(crops), self.batch_size)]
+            parts = [
+                self.model(normalised(crops[i : i + self.batch_size]).contiguous(memory_format=torch.channels_last)).softmax(1)
+                for i in range(0, len(crops), self.batch_size)
+            ]
         return torch.cat(parts).double().numpy()
+
+    def scores(self, image, boxes_xyxy, labels) -> np.ndarray:
+        """For each box (XYXY pixels of `image`) the probability of its Kaggle label id (1–13),
+        tempered by the crop's sharpness: p ** min(1, sharpness / floor). At the floor or sharper,
+        the classifier's probability; on a blurred crop, nearer 1 for every class, so that the
+        vote of ``classify`` (`chocolib.predict`) falls back to the detector's own scores."""
+        crops = crop_boxes(image.cpu(), boxes_xyxy, self.settings.context, self.settings.side)
+        labels = np.asarray(labels, dtype=np.int64)
+        probability = self.of_crops(crops)[np.arange(len(labels)), labels - 1]
+        if self.sharpness_floor is None:
+            return probability
+        return probability ** np.minimum(1.0, sharpness(crops) / self.sharpness_floor)
 
 
 def beside(checkpoint: str | Path) -> Path:
