@@ -331,8 +331,8 @@ MUTATIONS = [
     Mutation(
         "profile_rule_ignored",
         "chocolib/predict.py",
-        "objectives = table[\"objective\"].round(12).where(table[\"cross_class\"].isin(allowed), -np.inf)",
-        "objectives = table[\"objective\"].round(12)",
+        'objectives = table["objective"].round(12).where(table["cross_class"].isin(allowed), -np.inf)',
+        'objectives = table["objective"].round(12)',
         ("tests/test_crop_classifier.py::test_a_profile_may_fix_the_rule_while_every_rule_is_still_compared",),
     ),
     Mutation(
