@@ -134,7 +134,7 @@ class CropClassifier:
     def __init__(self, model, settings: CropSettings, sharpness_floor: float | None = None, batch_size: int = 128):
         import torch
 
-        # channels-last convolutions run about 1.4× faster on the CPU, with the same arithmetic
+        # the same weights in channels-last memory: its convolutions run about 1.4× faster on the CPU
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.settings = settings
         self.sharpness_floor = sharpness_floor
