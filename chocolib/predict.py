@@ -198,6 +198,15 @@ def rules_for(detections: Detections) -> tuple[str, ...]:
     return tuple(rule for rule in CROSS_CLASS_RULES if rule != "classify" or CROP_SCORE in detections.table.columns)
 
 
+def check_countable(detections: Detections, rule: str) -> None:
+    """A ChocoError unless `detections` can be counted under `rule` (`rules_for`)."""
+    if rule not in rules_for(detections):
+        raise ChocoError(
+            f"the rule {rule!r} needs the crop classifier's scores: train it beside the checkpoint "
+            f"(python -m chocolib train-crops) and detect again"
+        )
+
+
 def _resolve_photo(
     boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, rule: str, iou: float, crop: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -247,11 +256,7 @@ def one_per_chocolate(detections: Detections, rule: str, iou: float = CROSS_CLAS
     check_cross_class(rule)
     if rule == "off":
         return detections
-    if rule not in rules_for(detections):
-        raise ChocoError(
-            f"the rule {rule!r} needs the crop classifier's scores: train it beside the checkpoint "
-            f"(python -m chocolib train-crops) and detect again"
-        )
+    check_countable(detections, rule)
     frames = []
     rows = detections.table[detections.table["score"].notna()]
     for _, photo in rows.groupby("id", sort=False):
@@ -621,15 +626,9 @@ def choose_counting(
     allowed = rules if allowed is None else tuple(allowed)
     for rule in allowed:
         check_cross_class(rule)
+        check_countable(detections, rule)
         if rule not in rules:
-            raise ChocoError(
-                f"the rule {rule!r} is not among those these detections are counted under ({', '.join(rules)})"
-                + (
-                    "; it needs the crop classifier's scores: train it beside the checkpoint (python -m chocolib train-crops)"
-                    if rule == "classify"
-                    else ""
-                )
-            )
+            raise ChocoError(f"the rule {rule!r} is allowed but not among the rules compared ({', '.join(rules)})")
     candidates, rows = {}, []
     for rule in rules:
         ruled = detections.one_per_chocolate(rule)
